@@ -1,0 +1,98 @@
+"""Flow Studio: `python app.py` opens the app; `python app.py run ENGINE ...` runs one job headless.
+
+Nothing heavy happens here: models load on first use (on ZeroGPU, at start-up, as it requires).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "t"):
+    import spaces  # noqa: F401  (ZeroGPU must patch torch before anything imports it)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    from backends.cli import add_runtime_flags
+
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Flow Studio. Headless runs: `python app.py run ENGINE --help`.",
+    )
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
+    parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login (strongly advised with --share)")
+    parser.add_argument("--tabs", default=None, help="comma-separated tab ids to show, e.g. long_video,frame_prediction")
+    parser.add_argument("--download", default=None, metavar="ENGINE", help="prefetch an engine's weights and exit")
+    parser.add_argument("--concurrency", type=int, default=1, help="GPU jobs run at once (default 1)")
+    parser.add_argument("--max-queue", type=int, default=16, help="jobs waiting at most; more are turned away")
+    parser.add_argument("--max-file-size", default="500mb", help="largest upload accepted")
+    add_runtime_flags(parser)
+    return parser.parse_args(argv)
+
+
+def download(engine: str, runtime) -> int:
+    from backends.cli import _print_event
+    from backends.core.jobs import CancelToken
+    from backends.weights import download as download_job
+
+    try:
+        for event in download_job(engine, cancel=CancelToken(), runtime=runtime):
+            _print_event(event)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
+    from backends.cli import runtime_from_args
+    from backends.engines import ENGINES
+    from ui.app_ui import CSS, TABS, build_app
+
+    runtime = runtime_from_args(args)
+    if args.download:
+        sys.exit(download(args.download, runtime))
+    tabs = [t.strip() for t in args.tabs.split(",")] if args.tabs else None
+    unknown = set(tabs or ()) - {t.id for t in TABS}
+    if unknown:
+        sys.exit(f"error: unknown tab(s) {', '.join(sorted(unknown))}; known: {', '.join(t.id for t in TABS)}")
+    if runtime.policy.preload:  # ZeroGPU: weights go on `cuda` at start-up
+        for engine in ENGINES.values():
+            if not tabs or engine.tab in tabs:
+                engine.load(runtime)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if args.auth and len(auth) != 2:
+        sys.exit("error: --auth must look like USER:PASS")
+    if args.share and not auth:
+        print("WARNING: --share makes this app public to anyone with the link, and it runs on your GPU. "
+              "Add --auth USER:PASS to require a login.", file=sys.stderr)
+    app = build_app(runtime, tabs)
+    app.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
+    app.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=auth,
+        allowed_paths=[str(runtime.outputs.root.resolve())],
+        max_file_size=args.max_file_size,
+        css=CSS,
+        prevent_thread_lock=prevent_thread_lock,
+        show_error=True,
+    )
+    return app
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "run":
+        from backends.cli import main as run_main
+
+        return run_main(argv[1:])
+    launch(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,78 @@
+"""One AnimateDiff + FreeNoise text-to-video run, as a job that yields events."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Iterator
+
+import torch
+
+from ..core.jobs import CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
+from ..core.loras import apply_loras
+from ..core.outputs import sidecar_record
+from ..core.presets import load_preset
+from ..core.previews import latents_to_rgb
+from ..core.runtime import Runtime
+from ..core.settings import resolve_seed
+from .pipeline import ENGINE, configure_free_noise, decode_latents, load_animatediff
+from .settings import LongVideoSettings
+
+
+def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+    # 1. Check inputs (limits come from the preset, demo mode has its own)
+    preset = load_preset(ENGINE).for_mode(runtime.demo)
+    settings.check_inputs(preset.limits)
+    settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))
+    yield Log(f"seed {settings.seed}")
+    started = time.perf_counter()
+
+    def work(emit) -> None:
+        # 2. Load models (first use only; later jobs reuse the cached pipeline)
+        pipe = load_animatediff(runtime, emit)
+        cancel.raise_if_cancelled()
+
+        # 3. FreeNoise windows for long videos, then LoRAs at their weights
+        configure_free_noise(pipe, settings.frames, settings.context_length, settings.context_stride, runtime.policy.attention)
+        apply_loras(pipe, settings.loras, runtime.loras_dir, runtime.sources)
+
+        # 4. Denoising loop: the pipeline's step callback reports progress, previews, and stops
+        timer = StepTimer(settings.steps, "denoising")
+
+        def on_step_end(pipe, index, timestep, tensors):
+            emit(timer.tick(index + 1))
+            emit(Preview(latents_to_rgb(tensors["latents"]), index + 1, f"step {index + 1}/{settings.steps}"))
+            cancel.raise_if_cancelled()
+            return {}
+
+        latents = pipe(
+            prompt=settings.prompt,
+            negative_prompt=settings.negative_prompt or None,
+            num_frames=settings.frames,
+            height=settings.height,
+            width=settings.width,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance,
+            generator=torch.Generator("cpu").manual_seed(settings.seed),
+            output_type="latent",
+            callback_on_step_end=on_step_end,
+        ).frames
+
+        # 5. Decode with the VAE, a chunk of frames at a time
+        frames = decode_latents(pipe, latents, emit, cancel)
+
+        # 6. Save the video and its sidecar
+        record = sidecar_record(
+            ENGINE,
+            settings,
+            settings.seed,
+            models={role: ref.repo for role, ref in preset.models.items()},
+            device=runtime.policy.device,
+            dtype=str(pipe.unet.dtype).removeprefix("torch."),
+            elapsed_s=time.perf_counter() - started,
+            demo=runtime.demo,
+        )
+        saved = runtime.outputs.save_video(ENGINE, frames, settings.fps, record, tag=settings.seed)
+        emit(Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": len(frames)}))
+
+    yield from run_in_thread(work, cancel)

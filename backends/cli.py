@@ -1,0 +1,152 @@
+"""Headless runs: ``python app.py run ENGINE --flag value ...`` drives the same job generator as
+the browser, prints progress, and writes the same output and sidecar.
+
+Each engine's flags come from its settings dataclass (one source of truth): a field
+``context_stride`` becomes ``--context-stride``, with the field's type, default and help text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from .core.devices import OFFLOAD_MODES
+from .core.jobs import Artifact, JobCancelled, Log, Metric, Preview, Progress, Result
+from .core.loras import LoraChoice
+from .core.runtime import Runtime, configure
+from .core.sources import parse_model_paths
+from .engines import ENGINES, get_engine, run_engine
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that shape the runtime, shared by the app and headless runs."""
+    parser.add_argument("--demo", action="store_true", help="tiny random-weight models, no downloads (outputs are noise)")
+    parser.add_argument("--offline", action="store_true", help="never reach the Hub; use local folders and the cache")
+    parser.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
+                        help="CPU offload on CUDA: none, model (default) or sequential (least VRAM)")
+    parser.add_argument("--output-dir", default="outputs", help="where videos and sidecars are saved")
+    parser.add_argument("--loras-dir", default="loras", help="folder of LoRA files offered in the pickers")
+    parser.add_argument("--models-dir", default=None,
+                        help="folder with local copies of Hub repos as <org>/<name> (also $FLOWSTUDIO_MODELS_DIR)")
+    parser.add_argument("--model", action="append", default=[], metavar="REPO=PATH",
+                        help="use a local folder for one Hub repo (repeatable)")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
+
+
+def runtime_from_args(args: argparse.Namespace) -> Runtime:
+    return configure(
+        Runtime.create(
+            demo=args.demo,
+            offline=args.offline,
+            offload=args.offload,
+            output_dir=args.output_dir,
+            loras_dir=args.loras_dir,
+            models_dir=args.models_dir,
+            model_paths=parse_model_paths(",".join(args.model)),
+            force_cpu=args.cpu,
+        )
+    )
+
+
+def parse_lora(text: str) -> LoraChoice:
+    """``SOURCE`` or ``SOURCE:WEIGHT``."""
+    source, sep, weight = text.rpartition(":")
+    if sep and source:
+        try:
+            return LoraChoice(source, float(weight))
+        except ValueError:
+            pass
+    return LoraChoice(text, 1.0)
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> None:
+    hints = typing.get_type_hints(settings_cls)
+    for field in dataclasses.fields(settings_cls):
+        flag = "--" + field.name.replace("_", "-")
+        hint = hints[field.name]
+        has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+        default = field.default if field.default is not dataclasses.MISSING else None
+        help_text = field.metadata.get("help", "") + (f" (default: {default})" if default not in (None, ()) else "")
+        kwargs: dict[str, Any] = {"dest": field.name, "help": help_text, "default": argparse.SUPPRESS}
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) is tuple and args and args[0] is LoraChoice:
+            parser.add_argument("--lora", action="append", type=parse_lora, metavar="SOURCE[:WEIGHT]", **kwargs)
+            continue
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) is tuple:
+            kwargs.update(nargs="+", type=args[0] if args else str)
+        else:
+            kwargs["type"] = hint if hint in (int, float, str) else str
+        if not has_default:
+            kwargs["required"] = True
+        parser.add_argument(flag, **kwargs)
+
+
+def _print_event(event: Any) -> None:
+    if isinstance(event, Progress):
+        end = "\n" if event.step >= event.total else "\r"
+        print(f"  {event.describe():<70}", end=end, flush=True)
+    elif isinstance(event, Log):
+        print(f"  {event.message}")
+    elif isinstance(event, Metric):
+        print(f"  {event.name} step {event.step}: {event.value:.5f}")
+    elif isinstance(event, Artifact):
+        print(f"  {event.label or event.kind}: {event.path}")
+    elif isinstance(event, Preview):
+        pass  # nothing to show in a terminal
+
+
+def main(argv: Sequence[str]) -> int:
+    names = sorted({n for e in ENGINES.values() for n in (e.name, *e.cli_names)})
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: python app.py run ENGINE [flags]\nengines: {', '.join(names)}\n"
+              "`python app.py run ENGINE --help` lists an engine's flags.")
+        return 0 if argv else 2
+    try:
+        engine = get_engine(argv[0])
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"python app.py run {argv[0]}")
+    add_runtime_flags(parser)
+    parser.add_argument("--output", default=None, help="also copy the result here (its sidecar goes beside it as .json)")
+    add_settings_flags(parser, engine.settings_cls)
+    args = parser.parse_args(argv[1:])
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(engine.settings_cls) if hasattr(args, f.name)}
+    if "lora" in values:
+        values["loras"] = tuple(values.pop("lora"))
+    runtime = runtime_from_args(args)
+    try:
+        settings = engine.settings_cls(**values)
+        result = None
+        for event in run_engine(engine.name, settings, runtime=runtime):
+            _print_event(event)
+            if isinstance(event, Result):
+                result = event
+    except JobCancelled:
+        print("stopped", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if result is None:
+        print("error: the job ended without a result", file=sys.stderr)
+        return 1
+    path = Path(result.path)
+    if args.output:
+        target = Path(args.output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        shutil.copyfile(result.sidecar, target.with_suffix(".json"))
+        path = target
+    print(f"saved {path} (seed {result.seed})" if result.seed is not None else f"saved {path}")
+    return 0

@@ -1,0 +1,111 @@
+"""Where models run and how: device, dtype, attention backend, offload — chosen in one place.
+
+``choose_policy`` is a pure function of the facts it is given (environment, flags, what the
+machine has), so every combination can be unit-tested without the hardware.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+
+OFFLOAD_MODES = ("none", "model", "sequential")
+
+
+def truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in {"1", "true", "t", "yes", "on"}
+
+
+def on_zero_gpu(env: Mapping[str, str] = os.environ) -> bool:
+    """True on a Hugging Face Space with ZeroGPU (the `spaces` package reads the same variable)."""
+    return truthy(env.get("SPACES_ZERO_GPU"))
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    device: str  # "cuda" | "mps" | "cpu"
+    offload: str  # one of OFFLOAD_MODES
+    attention: str  # "sdpa" | "xformers"
+    zero_gpu: bool = False
+    bf16_supported: bool = False
+
+    @property
+    def preload(self) -> bool:
+        """ZeroGPU wants weights placed on `cuda` at start-up, not on first use."""
+        return self.zero_gpu
+
+    @property
+    def keep_models(self) -> int:
+        """How many engines stay loaded. ZeroGPU's placement is virtual, so all of them;
+        elsewhere the last-used one, so a second engine never doubles GPU memory."""
+        return 1_000 if self.zero_gpu else 1
+
+    def dtype(self, preferred: str = "fp16") -> torch.dtype:
+        """fp32 on CPU (half precision is slow or unsupported there); fp16/bf16 on accelerators."""
+        if self.device == "cpu":
+            return torch.float32
+        if preferred == "bf16" and self.bf16_supported:
+            return torch.bfloat16
+        return torch.float16
+
+    @property
+    def execution_device(self) -> torch.device:
+        return torch.device(self.device)
+
+
+def choose_policy(
+    env: Mapping[str, str] = os.environ,
+    offload: str | None = None,
+    cuda_available: bool | None = None,
+    mps_available: bool | None = None,
+    xformers_installed: bool | None = None,
+    bf16_supported: bool | None = None,
+    force_cpu: bool = False,
+) -> DevicePolicy:
+    """Pick the device policy; any fact left as ``None`` is read from this machine."""
+    if offload is not None and offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
+    zero_gpu = on_zero_gpu(env)
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if mps_available is None:
+        mps_available = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if zero_gpu:
+        # ZeroGPU: CUDA is emulated outside the decorated call; offload fights its packing.
+        device, offload = "cuda", "none"
+    elif force_cpu or not (cuda_available or mps_available):
+        device, offload = "cpu", "none"
+    else:
+        device = "cuda" if cuda_available else "mps"
+        offload = offload or ("model" if device == "cuda" else "none")
+    if xformers_installed is None:
+        xformers_installed = importlib.util.find_spec("xformers") is not None
+    attention = "xformers" if (device == "cuda" and xformers_installed and not zero_gpu) else "sdpa"
+    if bf16_supported is None:
+        bf16_supported = device == "cuda" and (zero_gpu or torch.cuda.is_bf16_supported())
+    return DevicePolicy(device, offload, attention, zero_gpu, bool(bf16_supported))
+
+
+def place_pipeline(pipe, policy: DevicePolicy) -> None:
+    """Move a diffusers pipeline where the policy says, with its offload and attention choice."""
+    if policy.offload == "model":
+        pipe.enable_model_cpu_offload(device=policy.device)
+    elif policy.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=policy.device)
+    else:
+        pipe.to(policy.device)
+    if policy.attention == "xformers":
+        pipe.enable_xformers_memory_efficient_attention()
+
+
+def free_memory() -> None:
+    """Give freed tensors back to the allocator after a job ends or is stopped."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

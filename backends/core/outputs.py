@@ -1,0 +1,116 @@
+"""Saving results: every output gets a new file (never overwriting) and a JSON sidecar that holds
+all settings, the seed, model ids and software versions, so the run can be repeated."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .video_io import write_mp4
+
+FLOWSTUDIO_VERSION = "0.1.0"
+_PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"flowstudio": FLOWSTUDIO_VERSION, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def settings_dict(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as plain JSON-able data (tuples of dataclasses included)."""
+    return json.loads(json.dumps(dataclasses.asdict(settings), default=str))
+
+
+@dataclass(frozen=True)
+class SavedOutput:
+    path: Path
+    sidecar: Path
+    record: dict[str, Any]
+
+
+class OutputStore:
+    """``root/<engine>/<date-time>_<seed>.mp4`` + ``.json``; names are reserved atomically."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def reserve(self, engine: str, tag: str | int | None = None) -> Path:
+        """A fresh path stem (no suffix); its ``.json`` sidecar file is created to claim it."""
+        folder = self.root / engine
+        folder.mkdir(parents=True, exist_ok=True)
+        base = time.strftime("%Y%m%d-%H%M%S") + (f"_{tag}" if tag is not None else "")
+        for attempt in range(1, 10_000):
+            stem = folder / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                os.close(os.open(stem.with_suffix(".json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return stem
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"could not find a free output name in {folder}")
+
+    def write_sidecar(self, stem: Path, record: Mapping[str, Any]) -> Path:
+        sidecar = stem.with_suffix(".json")
+        sidecar.write_text(json.dumps(record, indent=2, default=str))
+        return sidecar
+
+    def save_video(
+        self, engine: str, frames: np.ndarray, fps: float, record: Mapping[str, Any], tag: str | int | None = None
+    ) -> SavedOutput:
+        stem = self.reserve(engine, tag)
+        video = write_mp4(frames, stem.with_suffix(".mp4"), fps)
+        full = {**record, "output": video.name, "frames": int(len(frames)), "fps": fps}
+        return SavedOutput(video, self.write_sidecar(stem, full), full)
+
+    def list(self, engine: str | None = None, limit: int = 40) -> list[SavedOutput]:
+        """Newest first; only outputs whose sidecar and main file both exist."""
+        folders = [self.root / engine] if engine else [p for p in self.root.glob("*") if p.is_dir()]
+        found = []
+        for sidecar in (s for folder in folders for s in folder.glob("*.json")):
+            try:
+                record = json.loads(sidecar.read_text() or "{}")
+            except (OSError, json.JSONDecodeError):
+                continue
+            main = sidecar.with_name(record.get("output", "")) if record.get("output") else None
+            if main and main.is_file():
+                found.append(SavedOutput(main, sidecar, record))
+        found.sort(key=lambda saved: saved.sidecar.stat().st_mtime, reverse=True)
+        return found[:limit]
+
+
+def sidecar_record(
+    engine: str,
+    settings: Any,
+    seed: int | None,
+    models: Mapping[str, str],
+    device: str,
+    dtype: str,
+    elapsed_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "engine": engine,
+        "settings": settings_dict(settings),
+        "seed": seed,
+        "models": dict(models),
+        "versions": software_versions(),
+        "device": device,
+        "dtype": dtype,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "elapsed_s": round(elapsed_s, 3),
+        **extra,
+    }

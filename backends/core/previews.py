@@ -1,0 +1,55 @@
+"""Cheap previews of latents while a job runs: a per-model linear map from latent channels to
+RGB instead of a VAE decode, and a contact sheet that shows every frame at once."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+# Least-squares fits of latent channels -> RGB in [-1, 1] for known latent spaces
+# (the "latent RGB factors" that ComfyUI, FramePack and Wan2GP previews use).
+LATENT_RGB = {
+    "sd15": (
+        [
+            [0.3512, 0.2297, 0.3227],
+            [0.3250, 0.4974, 0.2350],
+            [-0.2829, 0.1762, 0.2721],
+            [-0.2120, -0.2616, -0.7177],
+        ],
+        [0.0, 0.0, 0.0],
+    ),
+}
+
+
+def latents_to_rgb(latents: torch.Tensor, space: str = "sd15") -> np.ndarray:
+    """(C, F, h, w) or (B, C, F, h, w) latents (first video used) -> uint8 frames (F, h, w, 3)."""
+    if latents.ndim == 5:
+        latents = latents[0]
+    if latents.ndim != 4:
+        raise ValueError(f"latents must be (C, F, h, w) or (B, C, F, h, w), got {tuple(latents.shape)}")
+    factors, bias = LATENT_RGB[space]
+    matrix = torch.tensor(factors, dtype=torch.float32)
+    if latents.shape[0] != matrix.shape[0]:
+        raise ValueError(f"{space} previews expect {matrix.shape[0]} latent channels, got {latents.shape[0]}")
+    with torch.no_grad():
+        rgb = torch.einsum("cfhw,cr->fhwr", latents.detach().float().cpu(), matrix) + torch.tensor(bias)
+        return ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
+def contact_sheet(frames: np.ndarray, columns: int | None = None, gap: int = 2, min_tile: int = 64) -> np.ndarray:
+    """Tile frames (F, H, W, 3) into one image, row by row; small tiles are enlarged (nearest)."""
+    count, height, width, _ = frames.shape
+    columns = columns or math.ceil(math.sqrt(count * height / width))
+    rows = math.ceil(count / columns)
+    scale = max(1, math.ceil(min_tile / max(height, width)))
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+        height, width = height * scale, width * scale
+    sheet = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), np.uint8)
+    for index, frame in enumerate(frames):
+        row, column = divmod(index, columns)
+        y, x = row * (height + gap), column * (width + gap)
+        sheet[y : y + height, x : x + width] = frame
+    return sheet

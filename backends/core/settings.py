@@ -1,0 +1,69 @@
+"""Helpers every engine's settings dataclass uses: range checks with clear messages, seeds,
+and rebuilding settings from plain data (a sidecar, an API call, CLI flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import typing
+from typing import Any, Mapping, Sequence, TypeVar
+
+S = TypeVar("S")
+MAX_SEED = 2**31 - 1
+
+
+def check_range(name: str, value: float, bounds: Sequence[float]) -> None:
+    low, high = bounds
+    if not (low <= value <= high):
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+
+
+def check_multiple(name: str, value: int, multiple: int) -> None:
+    if value % multiple:
+        raise ValueError(f"{name} must be a multiple of {multiple}, got {value}")
+
+
+def check_text(name: str, value: str, max_chars: int, required: bool = True) -> None:
+    if required and not (value or "").strip():
+        raise ValueError(f"{name} is empty: write what the video should show")
+    if len(value or "") > max_chars:
+        raise ValueError(f"{name} is too long ({len(value)} characters, at most {max_chars})")
+
+
+def resolve_seed(seed: int | None) -> int:
+    """A negative or missing seed means 'random': draw one, so it can be reported and reused."""
+    if seed is None or seed < 0:
+        return random.SystemRandom().randint(0, MAX_SEED)
+    if seed > MAX_SEED:
+        raise ValueError(f"seed must be at most {MAX_SEED}, got {seed}")
+    return int(seed)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return from_dict(hint, value)
+    if origin is tuple and value is not None:
+        item_hint = args[0] if args else Any
+        return tuple(_convert(item_hint, item) for item in value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_dict(cls: type[S], data: Mapping[str, Any]) -> S:
+    """Build a settings dataclass from plain data; unknown keys are an error naming them."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown settings for {cls.__name__}: {', '.join(sorted(unknown))}")
+    return cls(**{key: _convert(hints[key], value) for key, value in data.items()})
+
+
+def with_defaults(cls: type[S], defaults: Mapping[str, Any], **values: Any) -> S:
+    """Settings from preset defaults (those that are fields of ``cls``) overridden by ``values``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return from_dict(cls, {**{k: v for k, v in defaults.items() if k in names}, **values})

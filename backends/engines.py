@@ -1,0 +1,68 @@
+"""The engines this app knows, by name: each one's settings class, job and loader, imported only
+when used so that starting the app loads nothing heavy."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from .core.devices import free_memory
+from .core.jobs import CancelToken, Event
+from .core.runtime import Runtime, current
+
+
+def _import(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    tab: str
+    settings_path: str  # "package.module:Class"
+    job_path: str  # "package.module:run"
+    load_path: str | None = None  # "package.module:load" for ZeroGPU start-up placement
+    cli_names: tuple[str, ...] = ()
+
+    @property
+    def settings_cls(self) -> type:
+        return _import(self.settings_path)
+
+    @property
+    def job(self) -> Callable[..., Iterator[Event]]:
+        return _import(self.job_path)
+
+    def load(self, runtime: Runtime) -> Any:
+        return _import(self.load_path)(runtime) if self.load_path else None
+
+
+ENGINES: dict[str, Engine] = {
+    "animatediff": Engine(
+        name="animatediff",
+        tab="long_video",
+        settings_path="backends.animatediff.settings:LongVideoSettings",
+        job_path="backends.animatediff.job:run",
+        load_path="backends.animatediff.pipeline:load_animatediff",
+        cli_names=("long-video", "animatediff"),
+    ),
+}
+
+
+def get_engine(name: str) -> Engine:
+    for engine in ENGINES.values():
+        if name == engine.name or name in engine.cli_names:
+            return engine
+    known = sorted({n for e in ENGINES.values() for n in (e.name, *e.cli_names)})
+    raise ValueError(f"unknown engine {name!r}; known: {', '.join(known)}")
+
+
+def run_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Iterator[Event]:
+    """Run one job of engine ``name``; memory held by the job is freed however it ends."""
+    cancel = cancel or CancelToken()
+    cancel.raise_if_cancelled()  # stopped while still waiting in the queue
+    try:
+        yield from get_engine(name).job(settings, cancel=cancel, runtime=runtime or current())
+    finally:
+        free_memory()

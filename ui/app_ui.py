@@ -1,0 +1,47 @@
+"""Flow Studio's page: five tabs, each built by its own module, and the Models panel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import gradio as gr
+
+from backends.core.runtime import Runtime
+
+from . import long_video, models_panel, placeholder
+
+CSS = ".demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
+
+
+@dataclass(frozen=True)
+class Tab:
+    id: str
+    title: str
+    build: Callable[[Runtime], None]
+
+
+def _coming(tab_id: str, what: str) -> Callable[[Runtime], None]:
+    return lambda runtime: placeholder.build(tab_id, f"{what} is not built yet: this tab arrives in a later release.")
+
+
+TABS = (
+    Tab("flow_video", "Flow-guided video-to-video", _coming("flow_video", "Flow-guided video-to-video (OnlyFlow)")),
+    Tab("lora_trainer", "Motion LoRA trainer", _coming("lora_trainer", "The motion LoRA trainer (MotionDirector)")),
+    Tab("image_to_video", "Image-to-video", _coming("image_to_video", "Image-to-video (ConsistI2V)")),
+    Tab(long_video.TAB_ID, "Long text-to-video", long_video.build),
+    Tab("frame_prediction", "Frame prediction", _coming("frame_prediction", "Frame prediction (RIVER)")),
+)
+
+
+def build_app(runtime: Runtime, tabs: list[str] | None = None) -> gr.Blocks:
+    """The whole page; ``tabs`` limits which tabs are shown (ids from ``TABS``)."""
+    chosen = [tab for tab in TABS if not tabs or tab.id in tabs]
+    with gr.Blocks(title="Flow Studio") as app:
+        gr.Markdown("# Flow Studio\nResearch video generators in one app: pick a tab, set it up, press the button.")
+        with gr.Tabs():
+            for tab in chosen:
+                with gr.Tab(tab.title, id=tab.id):
+                    tab.build(runtime)
+        models_panel.build(runtime)
+    return app

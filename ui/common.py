@@ -1,0 +1,146 @@
+"""What every tab shares: running a backend job from a Gradio event (progress, previews, Stop,
+clear errors), the Stop token, the LoRA picker, the outputs gallery and the demo-mode banner."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import gradio as gr
+import numpy as np
+
+from backends.core.checkpoints import CheckpointError
+from backends.core.jobs import Artifact, CancelToken, JobCancelled, Log, Metric, Preview, Progress, Result
+from backends.core.loras import LoraChoice, list_lora_files
+from backends.core.previews import contact_sheet
+from backends.core.runtime import Runtime
+from backends.core.sources import MissingWeights
+from backends.core.video_io import VideoError
+from backends.core.zerogpu import stream_job
+
+log = logging.getLogger("flowstudio")
+
+GPU_QUEUE = "gpu"  # every GPU-bound event shares this concurrency id: one GPU job at a time
+DEMO_NOTE = "**Demo mode** — tiny random-weight models: outputs are noise, but every control works."
+LORA_SLOTS = 3
+
+# Errors that are the person's to fix: shown as they are, without a traceback.
+USER_ERRORS = (ValueError, MissingWeights, VideoError, CheckpointError)
+
+
+@dataclass
+class JobView:
+    """What a tab shows of a running job, updated event by event."""
+
+    status: str = "Starting…"
+    preview: np.ndarray | None = None
+    result: Result | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    finished: bool = False
+
+    def apply(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            self.status = event.describe()
+        elif isinstance(event, Preview):
+            self.preview = contact_sheet(event.frames)
+        elif isinstance(event, Log):
+            self.logs = (self.logs + [event.message])[-6:]
+        elif isinstance(event, Metric):
+            self.metrics.append(event)
+        elif isinstance(event, Artifact):
+            self.artifacts.append(event)
+        elif isinstance(event, Result):
+            self.result, self.finished = event, True
+            self.status = f"Done · seed {event.seed} · saved {event.path}" if event.seed is not None else f"Done · saved {event.path}"
+
+    def markdown(self) -> str:
+        lines = [f"**{self.status}**"] + [f"- {line}" for line in self.logs]
+        return "\n".join(lines)
+
+
+def new_token() -> CancelToken:
+    return CancelToken()
+
+
+def stop(token: CancelToken | None) -> str:
+    if token is None:
+        return "Nothing is running."
+    token.cancel()
+    return "**Stopping…** the job ends after the current step."
+
+
+def drive(engine: str, settings: Any, token: CancelToken | None, runtime: Runtime, progress: gr.Progress) -> Iterator[JobView]:
+    """Run a job and yield the updated view after every event; errors become ``gr.Error``."""
+    token = token or CancelToken()
+    view = JobView()
+    try:
+        for event in stream_job(engine, settings, token, runtime.policy.zero_gpu):
+            view.apply(event)
+            if isinstance(event, Progress):
+                progress((event.step, event.total), desc=event.describe())
+            yield view
+    except JobCancelled:
+        view.status, view.finished = "Stopped. Memory was freed; the app is ready for the next job.", True
+        yield view
+    except USER_ERRORS as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception as error:  # a bug or an out-of-memory: say so plainly, log the details
+        log.error("job %s failed:\n%s", engine, traceback.format_exc())
+        raise gr.Error(f"The job failed: {type(error).__name__}: {error}. Details are in the server log.") from None
+
+
+def demo_banner(runtime: Runtime) -> None:
+    if runtime.demo:
+        gr.Markdown(DEMO_NOTE, elem_classes=["demo-note"])
+
+
+@dataclass
+class LoraPicker:
+    sources: list[gr.Dropdown]
+    weights: list[gr.Slider]
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        return [c for pair in zip(self.sources, self.weights) for c in pair]
+
+    @staticmethod
+    def choices(values: list[Any]) -> tuple[LoraChoice, ...]:
+        """(source, weight, source, weight, …) from the components -> the chosen LoRAs."""
+        pairs = zip(values[0::2], values[1::2])
+        return tuple(LoraChoice(str(s).strip(), float(w)) for s, w in pairs if s and str(s).strip())
+
+
+def lora_picker(runtime: Runtime, label: str = "LoRAs (motion or spatial)") -> LoraPicker:
+    files = list_lora_files(runtime.loras_dir)
+    sources, weights = [], []
+    with gr.Accordion(label, open=False):
+        gr.Markdown(
+            f"Pick a file from `{runtime.loras_dir}/` or type a Hub id "
+            "(e.g. `guoyww/animatediff-motion-lora-zoom-in`)."
+        )
+        for slot in range(LORA_SLOTS):
+            with gr.Row():
+                sources.append(
+                    gr.Dropdown(choices=files, value=None, allow_custom_value=True, label=f"LoRA {slot + 1}", scale=3)
+                )
+                weights.append(gr.Slider(-2.0, 2.0, value=1.0, step=0.05, label="weight", scale=1))
+    return LoraPicker(sources, weights)
+
+
+def gallery_items(runtime: Runtime, engine: str) -> list[tuple[str, str]]:
+    return [(str(saved.path), _caption(saved.record)) for saved in runtime.outputs.list(engine)]
+
+
+def _caption(record: dict) -> str:
+    settings = record.get("settings", {})
+    prompt = str(settings.get("prompt", ""))[:60]
+    return f"{prompt} · seed {record.get('seed')}".strip(" ·")
+
+
+def sidecar_of(runtime: Runtime, engine: str, index: int) -> dict:
+    outputs = runtime.outputs.list(engine)
+    return outputs[index].record if 0 <= index < len(outputs) else {}
