@@ -74,9 +74,18 @@ def configure_free_noise(pipe, frames: int, context_length: int, context_stride:
     if wanted:
         pipe.enable_free_noise(context_length=context_length, context_stride=context_stride)
     else:
-        pipe.disable_free_noise()
+        disable_free_noise(pipe)
     if attention == "xformers":  # new blocks come with the default processors
         pipe.enable_xformers_memory_efficient_attention()
+
+
+def disable_free_noise(pipe) -> None:
+    """``pipe.disable_free_noise()`` without its crash on UNets whose mid block has no motion
+    modules (AnimateDiff v3): diffusers 0.42 walks the mid block unconditionally."""
+    pipe._free_noise_context_length = None
+    for block in [*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks]:
+        if hasattr(block, "motion_modules"):
+            pipe._disable_free_noise_in_block(block)
 
 
 def decode_latents(

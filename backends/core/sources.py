@@ -161,11 +161,11 @@ class ModelSources:
         return folder / ref.filename if ref.filename else folder
 
     def status(self, ref: ModelRef) -> WeightStatus:
-        if self.demo:
-            return WeightStatus(ref, True, "demo (tiny random weights)", None, None)
         local = self._local_folder(ref)
         if local:
             return WeightStatus(ref, True, local[1], local[0], _folder_size(local[0]))
+        if self.demo:
+            return WeightStatus(ref, True, "demo (tiny random weights)", None, None)
         cached = self._hub_cache(ref)
         if cached:
             return WeightStatus(ref, True, "Hugging Face cache", cached, _folder_size(cached))
@@ -173,12 +173,13 @@ class ModelSources:
 
     # -- getting it -------------------------------------------------------------------------
     def resolve(self, ref: ModelRef, engine_label: str, emit: Callable[[Event], None] | None = None) -> Path:
-        """A local path for ``ref``, downloading it first if allowed."""
-        if self.demo:
-            return self._demo_build(ref)
+        """A local path for ``ref``: a local folder first, then (demo mode) a tiny stand-in, the
+        Hugging Face cache, and last a download if allowed."""
         local = self._local_folder(ref)
         if local:
             return local[0]
+        if self.demo:
+            return self._demo_build(ref)
         cached = self._hub_cache(ref)
         if cached:
             return cached

@@ -1,0 +1,44 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.core.outputs import OutputStore, sidecar_record, software_versions
+
+
+@dataclass(frozen=True)
+class Toy:
+    prompt: str
+    steps: int = 3
+
+
+def test_outputs_never_overwrite_and_keep_their_settings(tmp_path):
+    store = OutputStore(tmp_path)
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    record = sidecar_record("toy", Toy("a cat"), 5, {"base": "org/m"}, "cpu", "float32", 1.23)
+    saved = [store.save_video("toy", frames, 8, record, tag=5) for _ in range(3)]
+    assert len({s.path for s in saved}) == 3 and all(s.path.exists() and s.sidecar.exists() for s in saved)
+    data = json.loads(saved[1].sidecar.read_text())
+    assert data["settings"] == {"prompt": "a cat", "steps": 3} and data["seed"] == 5
+    assert data["output"] == saved[1].path.name and data["frames"] == 4 and data["fps"] == 8
+    assert data["models"] == {"base": "org/m"} and data["versions"]["torch"]
+    listed = store.list("toy")
+    assert {s.path for s in listed} == {s.path for s in saved}
+    assert store.list("other") == []
+
+
+def test_reserve_claims_names_atomically(tmp_path):
+    store = OutputStore(tmp_path)
+    stems = {store.reserve("x", "tag") for _ in range(5)}
+    assert len(stems) == 5 and all(s.with_suffix(".json").exists() for s in stems)
+
+
+def test_listing_skips_half_written_outputs(tmp_path):
+    store = OutputStore(tmp_path)
+    store.reserve("toy")  # a claimed name whose video was never written
+    assert store.list("toy") == []
+
+
+def test_versions_name_the_libraries():
+    versions = software_versions()
+    assert {"flowstudio", "python", "torch", "diffusers"} <= set(versions)
