@@ -99,9 +99,10 @@ def sidecar_record(
     models: Mapping[str, str],
     device: str,
     dtype: str,
-    elapsed_s: float,
+    started: float,
     **extra: Any,
 ) -> dict[str, Any]:
+    """Everything needed to repeat a run; ``started`` is the job's start (``time.time()``)."""
     return {
         "engine": engine,
         "settings": settings_dict(settings),
@@ -111,6 +112,7 @@ def sidecar_record(
         "device": device,
         "dtype": dtype,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "elapsed_s": round(elapsed_s, 3),
+        "started_unix": round(started, 3),
+        "elapsed_s": round(time.time() - started, 3),
         **extra,
     }

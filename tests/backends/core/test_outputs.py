@@ -1,4 +1,5 @@
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +16,14 @@ class Toy:
 def test_outputs_never_overwrite_and_keep_their_settings(tmp_path):
     store = OutputStore(tmp_path)
     frames = np.zeros((4, 16, 16, 3), np.uint8)
-    record = sidecar_record("toy", Toy("a cat"), 5, {"base": "org/m"}, "cpu", "float32", 1.23)
+    record = sidecar_record("toy", Toy("a cat"), 5, {"base": "org/m"}, "cpu", "float32", time.time() - 2)
     saved = [store.save_video("toy", frames, 8, record, tag=5) for _ in range(3)]
     assert len({s.path for s in saved}) == 3 and all(s.path.exists() and s.sidecar.exists() for s in saved)
     data = json.loads(saved[1].sidecar.read_text())
     assert data["settings"] == {"prompt": "a cat", "steps": 3} and data["seed"] == 5
     assert data["output"] == saved[1].path.name and data["frames"] == 4 and data["fps"] == 8
     assert data["models"] == {"base": "org/m"} and data["versions"]["torch"]
+    assert 2 <= data["elapsed_s"] < 30 and data["started_unix"] < time.time()
     listed = store.list("toy")
     assert {s.path for s in listed} == {s.path for s in saved}
     assert store.list("other") == []
