@@ -38,7 +38,7 @@ def build(runtime: Runtime) -> None:
         with gr.Column(scale=1):
             gr.Dropdown(list(ENGINE_CHOICES), value=next(iter(ENGINE_CHOICES)), label="Engine",
                         info="Pyramid Flow (longer, sharper, needs 24 GB+) arrives in a later release.")
-            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="a koi pond in the rain, cinematic, detailed")
+            prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{TAB_ID}_prompt", placeholder="a koi pond in the rain, cinematic, detailed")
             negative = gr.Textbox(label="Negative prompt", value=d["negative_prompt"])
             quality = gr.Radio(list(preset.quality), value="balanced", label="Quality preset")
             frames = gr.Slider(*lim["frames"], value=d["frames"], step=1, label="Frames")
@@ -55,13 +55,16 @@ def build(runtime: Runtime) -> None:
                                info="Frames between window starts (windows of 16). Smaller = smoother, slower.")
             loras = lora_picker(runtime)
             with gr.Row():
-                run_button = gr.Button("Generate", variant="primary")
-                stop_button = gr.Button("Stop", variant="stop")
+                run_button = gr.Button("Generate", variant="primary", elem_id=f"{TAB_ID}_run")
+                stop_button = gr.Button("Stop", variant="stop", elem_id=f"{TAB_ID}_stop")
         with gr.Column(scale=1):
-            status = gr.Markdown("Ready.")
-            preview = gr.Image(label="Live preview (latents, every step)", interactive=False, format="jpeg")
-            video = gr.Video(label="Result", interactive=False, autoplay=True, loop=True)
-            gallery = gr.Gallery(value=lambda: gallery_items(runtime, ENGINE), label="Past outputs", columns=3, height=240)
+            status = gr.Markdown("Ready.", elem_id=f"{TAB_ID}_status")
+            preview = gr.Image(label="Live preview (latents, every step)", interactive=False, format="jpeg",
+                               elem_id=f"{TAB_ID}_preview")
+            video = gr.Video(label="Result", interactive=False, autoplay=True, loop=True, height=384,
+                             elem_id=f"{TAB_ID}_result")
+            gallery = gr.Gallery(value=lambda: gallery_items(runtime, ENGINE), label="Past outputs", columns=4,
+                                 height=220, preview=False, object_fit="contain")
             reuse = gr.Button("Use the selected output's settings", size="sm")
             sidecar = gr.JSON(label="Settings of the selected output")
     token = gr.State(None)

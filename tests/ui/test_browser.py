@@ -1,0 +1,63 @@
+"""A real headless Chromium clicks through the app in demo mode, like a person would."""
+
+import shutil
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+import app as flow_app
+from ui.app_ui import TABS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page_url(tiny_weights, tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser_outputs")
+    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model", f"{repo}={path}")]
+    app = flow_app.launch(flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", "7880", *model_flags]),
+                          prevent_thread_lock=True)
+    yield app.local_url
+    app.close()
+
+
+@pytest.fixture
+def browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "install Debian's chromium and chromium-driver (.ci/run does)"
+    options = Options()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage", "--disable-component-update", "--no-first-run", "--window-size=1400,1800"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    yield browser
+    browser.quit()
+
+
+def test_switch_tabs_and_generate_a_video(page_url, browser, tmp_path):
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 120)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "button[role='tab']")))
+    for tab in TABS:
+        button = browser.find_element(By.XPATH, f"//button[@role='tab'][contains(normalize-space(.), '{tab.title}')]")
+        button.click()
+        assert button.get_attribute("aria-selected") == "true"
+    browser.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Long text-to-video')]").click()
+    assert "Demo mode" in browser.find_element(By.TAG_NAME, "body").text
+
+    browser.find_element(By.CSS_SELECTOR, "#long_video_prompt textarea").send_keys("a paper boat on a river")
+    browser.find_element(By.ID, "long_video_run").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#long_video_preview img")))
+    video = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#long_video_result video")))
+    assert video.get_attribute("src")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "Done"))
+    shot = tmp_path / "long_video.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    shutil.copy(shot, "/tmp/flowstudio_browser.png")
