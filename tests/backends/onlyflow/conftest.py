@@ -12,6 +12,26 @@ from backends.onlyflow.attention_processor import flow_processor_specs
 from backends.onlyflow.checkpoint import load_onlyflow_adapter
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The test machine's cores are shared; a second torch thread mostly waits on them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """A tiny random AnimateDiff pipeline with OnlyFlow's scheduler, and OnlyFlow weights for it."""
+    from backends.onlyflow.pipeline import onlyflow_scheduler
+    from tests.backends.onlyflow.tiny_models import tiny_animatediff_pipeline, tiny_onlyflow_adapter
+
+    pipe = tiny_animatediff_pipeline(tmp_path_factory.mktemp("tiny_animatediff"))
+    pipe.scheduler = onlyflow_scheduler()
+    return pipe, tiny_onlyflow_adapter(pipe.unet)
+
+
 @pytest.fixture(scope="session")
 def onlyflow_reference(reference_dir):
     folder = reference_dir / "onlyflow"
