@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator, Mapping, Sequence
 
 import torch
 from diffusers.models.attention import FreeNoiseTransformerBlock
@@ -44,7 +44,6 @@ class FlowProcessorSpec:
     path: str
     hidden_size: int
     level: int
-
 
 
 def block_path(processor_path: str) -> str:
@@ -91,7 +90,7 @@ class FlowContext:
         self.gamma = 0.0
 
     @contextmanager
-    def use(self, features: Sequence[torch.Tensor], gamma: float) -> Iterator["FlowContext"]:
+    def use(self, features: Sequence[torch.Tensor], gamma: float) -> Iterator[FlowContext]:
         """Condition on ``features`` (one (B, C_i, F, h_i, w_i) tensor per level) with flow scale ``gamma``."""
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this UNet's flow context is already in use by another generation")
@@ -127,7 +126,9 @@ class FlowContext:
             )
         key = (level, start, end, copies, like.dtype, like.device)
         if key not in self._sequences:
-            window = feature[:, :, start:end].permute(0, 3, 4, 2, 1).reshape(batch * height * width, end - start, channels)
+            window = (
+                feature[:, :, start:end].permute(0, 3, 4, 2, 1).reshape(batch * height * width, end - start, channels)
+            )
             self._sequences[key] = window.repeat(copies, 1, 1).to(device=like.device, dtype=like.dtype)
         return self._sequences[key]
 

@@ -19,8 +19,8 @@ has a twin with the same stem next to it, the twin is read instead (no unpicklin
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 from torch import nn

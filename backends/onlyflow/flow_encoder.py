@@ -18,7 +18,7 @@ at most that many frames; ``encode_flow`` covers longer clips with overlapping w
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from diffusers.models.attention import FeedForward
@@ -33,7 +33,9 @@ class FlowResnetBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, down: bool, ksize: int = 1):
         super().__init__()
         self.down = nn.AvgPool2d(kernel_size=2, stride=2) if down else None
-        self.in_conv = nn.Conv2d(in_channels, out_channels, ksize, padding=ksize // 2) if in_channels != out_channels else None
+        self.in_conv = (
+            nn.Conv2d(in_channels, out_channels, ksize, padding=ksize // 2) if in_channels != out_channels else None
+        )
         self.block1 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.act = nn.ReLU()
         self.block2 = nn.Conv2d(out_channels, out_channels, ksize, padding=ksize // 2)
@@ -165,7 +167,9 @@ def flow_windows(num_frames: int, context_length: int, stride: int) -> list[tupl
 
 
 @torch.no_grad()
-def encode_flow(encoder: FlowEncoder, flow: torch.Tensor, context_length: int = 16, stride: int = 12) -> list[torch.Tensor]:
+def encode_flow(
+    encoder: FlowEncoder, flow: torch.Tensor, context_length: int = 16, stride: int = 12
+) -> list[torch.Tensor]:
     """Encode a clip of any length: windows of at most ``context_length`` frames, features summed
     into full-length buffers and each frame divided by the number of windows that covered it."""
     if not 1 <= context_length <= encoder.num_positional_embeddings:

@@ -17,11 +17,15 @@ import cv2
 import numpy as np
 import torch
 
+from backends.core.checkpoints import load_checkpoint
+
 
 def check_frames(frames: np.ndarray) -> None:
     """Raise ``ValueError`` unless ``frames`` is uint8 (N+1, H, W, 3) with at least two frames."""
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be a uint8 numpy array, got {type(frames).__name__} {getattr(frames, 'dtype', '')}")
+        raise ValueError(
+            f"frames must be a uint8 numpy array, got {type(frames).__name__} {getattr(frames, 'dtype', '')}"
+        )
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must have shape (frames, height, width, 3), got {frames.shape}")
     if frames.shape[0] < 2:
@@ -62,7 +66,9 @@ class RaftFlowEstimator:
     name = "raft_large"
     num_flow_updates = 14
 
-    def __init__(self, model: torch.nn.Module | None = None, device: str | torch.device = "cpu", pairs_per_batch: int = 4):
+    def __init__(
+        self, model: torch.nn.Module | None = None, device: str | torch.device = "cpu", pairs_per_batch: int = 4
+    ):
         """``model`` defaults to ``raft_large`` with the cached weights (see ``raft_weights_file``)."""
         if model is None:
             from torchvision.models.optical_flow import raft_large
@@ -71,7 +77,7 @@ class RaftFlowEstimator:
             if weights is None:
                 raise FileNotFoundError("RAFT-large weights are not in the torch hub cache")
             model = raft_large(weights=None, progress=False)
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            model.load_state_dict(load_checkpoint(weights))
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.pairs_per_batch = pairs_per_batch

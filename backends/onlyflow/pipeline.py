@@ -9,8 +9,8 @@ Defaults are those of the official inference script.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -62,9 +62,13 @@ class OnlyFlowSettings:
             if not isinstance(value, int) or value < minimum:
                 raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
         if not isinstance(self.context_length, int) or not 1 <= self.context_length <= 16:
-            raise ValueError(f"context_length must be an integer in 1..16 (the flow encoder's table), got {self.context_length!r}")
+            raise ValueError(
+                f"context_length must be an integer in 1..16 (the flow encoder's table), got {self.context_length!r}"
+            )
         if self.context_stride > self.context_length:
-            raise ValueError(f"context_stride must not exceed context_length {self.context_length}, got {self.context_stride}")
+            raise ValueError(
+                f"context_stride must not exceed context_length {self.context_length}, got {self.context_stride}"
+            )
         if not _is_number(self.guidance_scale) or self.guidance_scale < 0:
             raise ValueError(f"guidance_scale must be a number of at least 0, got {self.guidance_scale!r}")
         if not _is_number(self.gamma) or not 0.0 <= self.gamma <= 1.0:

@@ -130,8 +130,14 @@ def test_specs_map_up_blocks_to_mirrored_levels(tiny_pipeline):
     pipe, _ = tiny_pipeline
     specs = {spec.path.split(".motion_modules")[0]: spec.level for spec in flow_processor_specs(pipe.unet)}
     assert specs == {
-        "down_blocks.0": 0, "down_blocks.1": 1, "down_blocks.2": 2, "down_blocks.3": 3,
-        "up_blocks.0": 3, "up_blocks.1": 2, "up_blocks.2": 1, "up_blocks.3": 0,
+        "down_blocks.0": 0,
+        "down_blocks.1": 1,
+        "down_blocks.2": 2,
+        "down_blocks.3": 3,
+        "up_blocks.0": 3,
+        "up_blocks.1": 2,
+        "up_blocks.2": 1,
+        "up_blocks.3": 0,
     }
 
 

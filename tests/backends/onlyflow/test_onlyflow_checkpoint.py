@@ -28,7 +28,8 @@ def manifest(onlyflow_reference):
 @pytest.fixture(scope="module")
 def manifest_specs(manifest):
     return [
-        FlowProcessorSpec(p["path"], p["hidden_size"], p["flow_level"]) for p in manifest["unet_side"]["flow_processors"]
+        FlowProcessorSpec(p["path"], p["hidden_size"], p["flow_level"])
+        for p in manifest["unet_side"]["flow_processors"]
     ]
 
 
@@ -52,7 +53,9 @@ def full_size_checkpoint(manifest, tmp_path_factory):
 
 def meta_container(manifest):
     return {
-        key: {name: torch.empty(shape, dtype=torch.float16, device="meta") for name, (shape, _) in manifest[key].items()}
+        key: {
+            name: torch.empty(shape, dtype=torch.float16, device="meta") for name, (shape, _) in manifest[key].items()
+        }
         for key in (ENCODER_KEY, PROCESSORS_KEY)
     }
 
@@ -65,7 +68,9 @@ def test_full_size_unet_on_meta_has_the_manifest_processors(manifest, manifest_s
 
 
 def test_manifest_checkpoint_loads_strictly_on_meta(full_size_checkpoint, manifest, manifest_specs):
-    adapter = load_onlyflow_adapter(full_size_checkpoint, manifest_specs, manifest["flow_encoder_config"], device="meta")
+    adapter = load_onlyflow_adapter(
+        full_size_checkpoint, manifest_specs, manifest["flow_encoder_config"], device="meta"
+    )
     container = adapter.container()
     for key in (ENCODER_KEY, PROCESSORS_KEY):
         assert {k: list(v.shape) for k, v in container[key].items()} == {k: s for k, (s, _) in manifest[key].items()}
@@ -108,7 +113,9 @@ def test_training_checkpoint_keys_are_ignored_and_unknown_ones_refused(onlyflow_
     container = torch.load(onlyflow_reference / "tiny_onlyflow.ckpt", weights_only=True)
     specs = flow_processor_specs(reference_unet)
 
-    training = dict(container, epoch=3, global_step=1200, optimizer_state_dict={"state": {}, "param_groups": [{"lr": 1e-5}]})
+    training = dict(
+        container, epoch=3, global_step=1200, optimizer_state_dict={"state": {}, "param_groups": [{"lr": 1e-5}]}
+    )
     torch.save(training, tmp_path / "checkpoint-step-1200.ckpt")
     adapter = load_onlyflow_adapter(tmp_path / "checkpoint-step-1200.ckpt", specs, config)
     assert torch.equal(adapter.flow_encoder.encoder_conv_in.weight, container[ENCODER_KEY]["encoder_conv_in.weight"])
@@ -132,7 +139,10 @@ def test_fp16_file_and_safetensors_twin(onlyflow_reference, reference_unet, tmp_
 
     from_pickle = load_onlyflow_adapter(ckpt, specs, config)
     assert all(t.dtype == torch.float16 for t in from_pickle.state_dict().values())
-    assert load_onlyflow_adapter(ckpt, specs, config, dtype=torch.float32).flow_encoder.encoder_conv_in.weight.dtype == torch.float32
+    assert (
+        load_onlyflow_adapter(ckpt, specs, config, dtype=torch.float32).flow_encoder.encoder_conv_in.weight.dtype
+        == torch.float32
+    )
 
     twin = convert_to_safetensors(ckpt)
     assert twin == tmp_path / "weights_fp16.safetensors"

@@ -23,7 +23,9 @@ def shifted_texture(num_frames, shift_x, shift_y=0, height=96, width=128, seed=0
     canvas = (rng.random((height + 2 * margin, width + 2 * margin, 3)) * 255).astype(np.uint8)
     canvas = cv2.GaussianBlur(canvas, (0, 0), 1.5)
     frames = [
-        canvas[margin - i * shift_y : margin - i * shift_y + height, margin - i * shift_x : margin - i * shift_x + width]
+        canvas[
+            margin - i * shift_y : margin - i * shift_y + height, margin - i * shift_x : margin - i * shift_x + width
+        ]
         for i in range(num_frames)
     ]
     return np.ascontiguousarray(np.stack(frames))

@@ -72,7 +72,9 @@ def test_processors_are_removed_after_use(reference_unet, reference_adapter, fea
     assert not any(".processor." in key for key in reference_unet.state_dict())
 
 
-def test_processor_probe_matches_official(onlyflow_reference, reference_unet, reference_adapter, features, reference_io):
+def test_processor_probe_matches_official(
+    onlyflow_reference, reference_unet, reference_adapter, features, reference_io
+):
     from safetensors import safe_open
 
     with safe_open(str(onlyflow_reference / "io.safetensors"), "pt") as handle:

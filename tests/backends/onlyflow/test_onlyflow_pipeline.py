@@ -14,7 +14,9 @@ SIZE = 64  # the tiny pipeline's images: 64 px, latents 8 px
 
 
 def tiny_settings(**overrides):
-    values = dict(prompt="a red kite over the sea", num_frames=8, height=SIZE, width=SIZE, num_inference_steps=2, seed=7)
+    values = dict(
+        prompt="a red kite over the sea", num_frames=8, height=SIZE, width=SIZE, num_inference_steps=2, seed=7
+    )
     return OnlyFlowSettings(**{**values, **overrides})
 
 
@@ -46,6 +48,13 @@ def test_same_seed_same_video(tiny_pipeline):
     first = generate(pipe, adapter, flow, tiny_settings(gamma=0.5))
     assert np.array_equal(first, generate(pipe, adapter, flow, tiny_settings(gamma=0.5)))
     assert not np.array_equal(first, generate(pipe, adapter, flow, tiny_settings(gamma=0.5, seed=8)))
+
+
+def test_non_square_frames(tiny_pipeline):
+    pipe, adapter = tiny_pipeline
+    flow = torch.randn(5, 2, SIZE, 2 * SIZE, generator=torch.Generator().manual_seed(0))
+    video = generate(pipe, adapter, flow, tiny_settings(num_frames=5, width=2 * SIZE, gamma=1.0))
+    assert video.shape == (5, SIZE, 2 * SIZE, 3)
 
 
 def test_gamma_zero_is_plain_animatediff(tiny_pipeline):
@@ -99,7 +108,10 @@ def test_defaults_are_the_official_scripts():
     assert (settings.context_length, settings.context_stride) == (16, 12)
     config = onlyflow_scheduler().config
     assert (config.beta_schedule, config.timestep_spacing, config.steps_offset, config.clip_sample) == (
-        "linear", "linspace", 1, False,
+        "linear",
+        "linspace",
+        1,
+        False,
     )
 
 
