@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from backends.core.checkpoints import CheckpointError, check_state_dict, load_checkpoint, select_prefix
-from backends.onlyflow.attention_processor import FlowAdaptorAttnProcessor, FlowProcessorSpec
+from backends.onlyflow.attention_processor import FlowAdaptorAttnProcessor, FlowContext, FlowProcessorSpec
 from backends.onlyflow.flow_encoder import FlowEncoder
 
 HUB_REPO = "obvious-research/onlyflow"
@@ -58,7 +58,10 @@ FLOW_ENCODER_CONFIG = {
 
 
 class OnlyFlowAdapter(nn.Module):
-    """The trained parts of OnlyFlow: the flow encoder and one flow processor per motion module."""
+    """The trained parts of OnlyFlow: the flow encoder and one flow processor per motion module.
+
+    ``flow_context`` is what its processors read while installed; it admits one generation at a time.
+    """
 
     def __init__(self, processor_specs: Sequence[FlowProcessorSpec], encoder_config: Mapping = FLOW_ENCODER_CONFIG):
         super().__init__()
@@ -75,6 +78,7 @@ class OnlyFlowAdapter(nn.Module):
         self.flow_processors = nn.ModuleList(
             FlowAdaptorAttnProcessor(spec.hidden_size, spec.level) for spec in processor_specs
         )
+        self.flow_context = FlowContext()
 
     @property
     def processors(self) -> dict[str, FlowAdaptorAttnProcessor]:

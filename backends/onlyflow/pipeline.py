@@ -17,7 +17,7 @@ import torch
 from diffusers import AnimateDiffPipeline, DDIMScheduler
 
 from backends.core.jobs import CancelToken
-from backends.onlyflow.attention_processor import FlowContext, install_flow_processors
+from backends.onlyflow.attention_processor import install_flow_processors
 from backends.onlyflow.checkpoint import OnlyFlowAdapter
 from backends.onlyflow.flow_encoder import encode_flow
 
@@ -150,7 +150,7 @@ def generate(
     flow = torch.as_tensor(flow, dtype=torch.float32)
     check_flow(flow, settings)
 
-    # 2. Encode the flow (windows of context_length frames beyond 16), once for all steps
+    # 2. Encode the flow (in windows when longer than context_length), once for all steps
     encoder_parameter = next(adapter.flow_encoder.parameters())
     flow = flow.to(device=encoder_parameter.device, dtype=encoder_parameter.dtype)
     features = encode_flow(
@@ -159,10 +159,6 @@ def generate(
     if cancel is not None:
         cancel.raise_if_cancelled()
 
-    # 3. Long clips through FreeNoise (before installing: diffusers rebuilds the blocks)
-    free_noise = settings.num_frames > settings.context_length
-    set_free_noise(pipe, free_noise, settings.context_length, settings.context_stride)
-
     def step_end(pipe, step, timestep, tensors):
         if on_step is not None:
             on_step(step + 1, settings.num_inference_steps, tensors["latents"])
@@ -170,25 +166,30 @@ def generate(
             cancel.raise_if_cancelled()
         return {}
 
-    # 4. Denoise with the flow processors installed, then restore the UNet
-    context = FlowContext()
-    try:
-        with install_flow_processors(pipe.unet, adapter.processors, context), context.use(features, settings.gamma):
-            video = pipe(
-                prompt=settings.prompt,
-                negative_prompt=settings.negative_prompt,
-                num_frames=settings.num_frames,
-                height=settings.height,
-                width=settings.width,
-                num_inference_steps=settings.num_inference_steps,
-                guidance_scale=settings.guidance_scale,
-                generator=torch.Generator("cpu").manual_seed(settings.seed),
-                output_type="np",
-                callback_on_step_end=step_end,
-            ).frames[0]
-    finally:
-        if free_noise:
-            set_free_noise(pipe, False)
+    # The adapter's context admits one generation at a time, before anything touches the UNet.
+    with adapter.flow_context.use(features, settings.gamma):
+        # 3. Long clips through FreeNoise (before installing: diffusers rebuilds the blocks)
+        free_noise = settings.num_frames > settings.context_length
+        set_free_noise(pipe, free_noise, settings.context_length, settings.context_stride)
+
+        # 4. Denoise with the flow processors installed, then restore the UNet
+        try:
+            with install_flow_processors(pipe.unet, adapter.processors, adapter.flow_context):
+                video = pipe(
+                    prompt=settings.prompt,
+                    negative_prompt=settings.negative_prompt,
+                    num_frames=settings.num_frames,
+                    height=settings.height,
+                    width=settings.width,
+                    num_inference_steps=settings.num_inference_steps,
+                    guidance_scale=settings.guidance_scale,
+                    generator=torch.Generator("cpu").manual_seed(settings.seed),
+                    output_type="np",
+                    callback_on_step_end=step_end,
+                ).frames[0]
+        finally:
+            if free_noise:
+                set_free_noise(pipe, False)
 
     # 5. Post-process
     return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)

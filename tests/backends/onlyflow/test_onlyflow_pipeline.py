@@ -100,6 +100,14 @@ def test_stop_before_start_runs_no_step(tiny_pipeline):
     assert steps == []
 
 
+def test_a_second_generation_at_the_same_time_is_refused_before_touching_the_unet(tiny_pipeline):
+    pipe, adapter = tiny_pipeline
+    with adapter.flow_context.use([], 1.0):  # a generation is running
+        with pytest.raises(RuntimeError, match="already in use"):
+            generate(pipe, adapter, random_flow(20), tiny_settings(num_frames=20))
+        assert_unet_restored(pipe.unet)
+
+
 def test_defaults_are_the_official_scripts():
     settings = OnlyFlowSettings(prompt="x")
     assert (settings.num_inference_steps, settings.guidance_scale, settings.gamma) == (30, 7.5, 0.75)
