@@ -154,7 +154,7 @@ def load_onlyflow_adapter(
     # torch.load can map a pickle to meta without reading data; safetensors cannot.
     on_meta = torch.device(device).type == "meta" and source.suffix != ".safetensors"
     adapter.load_container(read_container(source, map_location="meta" if on_meta else "cpu"))
-    return adapter.to(device=device, dtype=dtype)
+    return adapter.to(device=device, dtype=dtype).eval()
 
 
 def convert_to_safetensors(source: str | Path, target: str | Path | None = None) -> Path:
