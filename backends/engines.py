@@ -47,6 +47,14 @@ ENGINES: dict[str, Engine] = {
         load_path="backends.animatediff.pipeline:load_animatediff",
         cli_names=("long-video", "animatediff"),
     ),
+    "onlyflow": Engine(
+        name="onlyflow",
+        tab="flow_video",
+        settings_path="backends.onlyflow.settings:FlowVideoSettings",
+        job_path="backends.onlyflow.job:run",
+        load_path="backends.onlyflow.job:load",
+        cli_names=("flow-video", "onlyflow"),
+    ),
 }
 
 

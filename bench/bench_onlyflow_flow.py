@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backends.onlyflow.attention_processor import FlowContext, install_flow_processors  # noqa: E402
 from backends.onlyflow.flow_encoder import encode_flow  # noqa: E402
 from backends.onlyflow.optical_flow import DisFlowEstimator  # noqa: E402
-from backends.onlyflow.pipeline import set_free_noise  # noqa: E402
-from tests.backends.onlyflow.tiny_models import tiny_animatediff_pipeline, tiny_onlyflow_adapter  # noqa: E402
+from backends.animatediff.pipeline import configure_free_noise  # noqa: E402
+from backends.onlyflow.tiny import tiny_onlyflow_adapter  # noqa: E402
 
 
 def textured_clip(num_frames: int, size: int, shift: int = 3) -> np.ndarray:
@@ -59,7 +59,7 @@ def bench_flow_extraction(pairs: int, repeats: int) -> None:
 
 def bench_conditioning(num_frames: int, repeats: int, pipe, adapter) -> None:
     free_noise = num_frames > 16
-    set_free_noise(pipe, free_noise, 16, 12)
+    configure_free_noise(pipe, num_frames, 16, 12, "sdpa")
     generator = torch.Generator().manual_seed(0)
     sample = torch.randn(2, 4, num_frames, 8, 8, generator=generator)  # guidance doubles the batch
     text = torch.randn(2 * num_frames, 77, 32, generator=generator)
@@ -85,7 +85,6 @@ def bench_conditioning(num_frames: int, repeats: int, pipe, adapter) -> None:
             if repeat:
                 plain_times.append(plain_time)
                 conditioned_times.append(conditioned_time)
-    set_free_noise(pipe, False)
     plain_s, conditioned_s = statistics.median(plain_times), statistics.median(conditioned_times)
     print(
         f"denoising step, tiny models, {num_frames} frames{' (FreeNoise)' if free_noise else ''}: "
@@ -103,7 +102,14 @@ def main() -> None:
     torch.set_num_threads(args.torch_threads)
     print(f"torch threads {torch.get_num_threads()}")
     bench_flow_extraction(args.pairs, args.repeats)
-    pipe = tiny_animatediff_pipeline(Path(tempfile.mkdtemp()))
+    from diffusers import AnimateDiffPipeline, MotionAdapter
+
+    from backends.core.tiny_models import build_tiny_motion_adapter, build_tiny_sd15
+
+    folder = Path(tempfile.mkdtemp())
+    build_tiny_sd15(folder / "sd15")
+    build_tiny_motion_adapter(folder / "adapter")
+    pipe = AnimateDiffPipeline.from_pretrained(folder / "sd15", motion_adapter=MotionAdapter.from_pretrained(folder / "adapter"))
     adapter = tiny_onlyflow_adapter(pipe.unet)
     for num_frames in (16, 24):
         bench_conditioning(num_frames, args.repeats, pipe, adapter)

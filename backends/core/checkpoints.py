@@ -117,14 +117,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        pass  # holds non-tensor objects: try the allow-listed unpickler below
-    except (RuntimeError, EOFError) as error:
+        pass  # holds non-tensor objects (or is no pickle at all): the allow-listed unpickler decides
+    except Exception as error:  # torch raises many kinds of errors on garbage
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({error})") from error
     try:
         return torch.load(path, map_location=map_location, weights_only=False, pickle_module=_restricted_pickle)
     except UnsafeCheckpointError as error:
         raise UnsafeCheckpointError(f"{path.name}: {error}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as error:
+    except Exception as error:
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({error})") from error
 
 

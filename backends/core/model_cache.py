@@ -54,3 +54,12 @@ class ModelCache:
             release()
         del value
         free_memory()
+
+
+def attached(owner: Any, name: str, load: Callable[[], T]) -> T:
+    """A model that lives and dies with ``owner`` (e.g. an adapter on a cached pipeline that two
+    engines share): loaded on first use, dropped when the owner is evicted."""
+    extras = owner.__dict__.setdefault("_flowstudio_attached", {})
+    if name not in extras:
+        extras[name] = load()
+    return extras[name]

@@ -8,10 +8,11 @@ import json
 import os
 import platform
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -68,13 +69,32 @@ class OutputStore:
         sidecar.write_text(json.dumps(record, indent=2, default=str))
         return sidecar
 
-    def save_video(
-        self, engine: str, frames: np.ndarray, fps: float, record: Mapping[str, Any], tag: str | int | None = None
-    ) -> SavedOutput:
+    @contextmanager
+    def claim(self, engine: str, tag: str | int | None = None) -> Iterator[Path]:
+        """Reserve a stem for a job's files (``stem.mp4``, ``stem.flow.mp4``, ...); if the job
+        fails or is stopped, everything written under it is removed."""
         stem = self.reserve(engine, tag)
+        try:
+            yield stem
+        except BaseException:
+            self.discard(stem)
+            raise
+
+    def discard(self, stem: Path) -> None:
+        for path in stem.parent.glob(stem.name + ".*"):
+            path.unlink(missing_ok=True)
+
+    def finish_video(self, stem: Path, frames: np.ndarray, fps: float, record: Mapping[str, Any]) -> SavedOutput:
+        """Write the main video of a claimed stem and its sidecar."""
         video = write_mp4(frames, stem.with_suffix(".mp4"), fps)
         full = {**record, "output": video.name, "frames": int(len(frames)), "fps": fps}
         return SavedOutput(video, self.write_sidecar(stem, full), full)
+
+    def save_video(
+        self, engine: str, frames: np.ndarray, fps: float, record: Mapping[str, Any], tag: str | int | None = None
+    ) -> SavedOutput:
+        with self.claim(engine, tag) as stem:
+            return self.finish_video(stem, frames, fps, record)
 
     def list(self, engine: str | None = None, limit: int = 40) -> list[SavedOutput]:
         """Newest first; only outputs whose sidecar and main file both exist."""

@@ -79,11 +79,14 @@ def load_preset(engine: str, folder: Path = PRESETS_DIR) -> EnginePreset:
         raise FileNotFoundError(f"no preset file for engine {engine!r} at {path}")
     data = yaml.safe_load(path.read_text())
     known = {"engine", "label", "tab", "models", "defaults", "limits", "quality"}
+    # `uses: other` takes the other engine's models first (an engine built on another one).
+    models = dict(load_preset(data["uses"], folder).models) if data.get("uses") else {}
+    models.update({role: ModelRef.from_yaml(role, ref) for role, ref in (data.get("models") or {}).items()})
     return EnginePreset(
         engine=data["engine"],
         label=data["label"],
         tab=data["tab"],
-        models={role: ModelRef.from_yaml(role, ref) for role, ref in (data.get("models") or {}).items()},
+        models=models,
         defaults=dict(data.get("defaults") or {}),
         limits=dict(data.get("limits") or {}),
         quality=dict(data.get("quality") or {}),

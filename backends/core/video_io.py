@@ -210,3 +210,11 @@ def side_by_side(videos: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
         if i < len(videos) - 1:
             columns.append(np.zeros((count, height, gap, 3), np.uint8))
     return np.concatenate(columns, axis=2)
+
+
+def caption(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
+    """Frames with a dark strip on top carrying ``text`` (for side-by-side comparisons)."""
+    count, _, width, _ = frames.shape
+    strip = np.zeros((height, width, 3), np.uint8)
+    cv2.putText(strip, text, (4, height - 5), cv2.FONT_HERSHEY_SIMPLEX, height / 36, (235, 235, 235), 1, cv2.LINE_AA)
+    return np.concatenate([np.broadcast_to(strip, (count, height, width, 3)), frames], axis=1)

@@ -57,6 +57,11 @@ FLOW_ENCODER_CONFIG = {
 }
 
 
+def encoder_config_for(unet) -> dict:
+    """The released encoder's configuration with the UNet's block widths (they must match)."""
+    return {**FLOW_ENCODER_CONFIG, "channels": list(unet.config.block_out_channels)}
+
+
 class OnlyFlowAdapter(nn.Module):
     """The trained parts of OnlyFlow: the flow encoder and one flow processor per motion module.
 

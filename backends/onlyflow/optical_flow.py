@@ -102,17 +102,6 @@ def flow_estimator(device: str | torch.device = "cpu") -> DisFlowEstimator | Raf
     return RaftFlowEstimator(device=device) if raft_weights_file() is not None else DisFlowEstimator()
 
 
-def center_crop_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Crop the centre to the target aspect ratio, then resize to (height, width)."""
-    source_height, source_width = frames.shape[1:3]
-    scale = max(height / source_height, width / source_width)
-    crop_height, crop_width = min(source_height, round(height / scale)), min(source_width, round(width / scale))
-    top, left = (source_height - crop_height) // 2, (source_width - crop_width) // 2
-    cropped = frames[:, top : top + crop_height, left : left + crop_width]
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(frame, (width, height), interpolation=interpolation) for frame in cropped])
-
-
 def _colour_wheel() -> np.ndarray:
     """The Middlebury flow colour wheel (Baker et al. 2011): 55 hues from red through yellow,
     green, cyan, blue and magenta, more steps where the eye tells hues apart better."""

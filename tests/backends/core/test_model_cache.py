@@ -35,3 +35,16 @@ def test_keeps_the_most_recently_used_when_it_can_hold_more():
 def test_keep_must_be_positive():
     with pytest.raises(ValueError):
         ModelCache(keep=0)
+
+
+def test_attached_models_load_once_per_owner():
+    from backends.core.model_cache import attached
+
+    class Owner:
+        pass
+
+    log, first, second = [], Owner(), Owner()
+    a = attached(first, "adapter", lambda: Model("a", log))
+    assert attached(first, "adapter", lambda: Model("again", log)) is a
+    attached(second, "adapter", lambda: Model("b", log))
+    assert log == ["load a", "load b"]

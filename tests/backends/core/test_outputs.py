@@ -44,3 +44,17 @@ def test_listing_skips_half_written_outputs(tmp_path):
 def test_versions_name_the_libraries():
     versions = software_versions()
     assert {"flowstudio", "python", "torch", "diffusers"} <= set(versions)
+
+
+def test_a_claimed_stem_is_cleaned_up_when_the_job_fails(tmp_path):
+    store = OutputStore(tmp_path)
+    try:
+        with store.claim("toy", 1) as stem:
+            stem.with_suffix(".flow.mp4").write_bytes(b"partial")
+            raise RuntimeError("stopped")
+    except RuntimeError:
+        pass
+    assert list((tmp_path / "toy").iterdir()) == []
+    with store.claim("toy", 2) as stem:
+        saved = store.finish_video(stem, np.zeros((2, 8, 8, 3), np.uint8), 4, {"seed": 2})
+    assert saved.path.exists() and store.list("toy")[0].path == saved.path

@@ -8,6 +8,7 @@ import pytest
 
 from backends.core.video_io import (
     VideoError,
+    caption,
     center_crop_resize,
     probe_video,
     read_images,
@@ -108,3 +109,9 @@ def test_images_and_gif(tmp_path):
 def test_side_by_side_matches_heights():
     a, b = np.zeros((4, 20, 10, 3), np.uint8), np.zeros((5, 40, 40, 3), np.uint8)
     assert side_by_side([a, b], gap=2).shape == (4, 40, 20 + 2 + 40, 3)
+
+
+def test_caption_adds_a_labelled_strip():
+    frames = np.zeros((3, 20, 50, 3), np.uint8)
+    labelled = caption(frames, "gamma 0.5")
+    assert labelled.shape == (3, 38, 50, 3) and labelled[:, :18].max() > 100 and labelled[:, 18:].max() == 0

@@ -22,13 +22,12 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory):
-    """A tiny random AnimateDiff pipeline with OnlyFlow's scheduler, and OnlyFlow weights for it."""
-    from backends.onlyflow.pipeline import onlyflow_scheduler
-    from tests.backends.onlyflow.tiny_models import tiny_animatediff_pipeline, tiny_onlyflow_adapter
+def tiny_pipeline(session_runtime):
+    """The shared tiny AnimateDiff pipeline (loaded through the app's loader) and OnlyFlow weights for it."""
+    from backends.animatediff.pipeline import load_animatediff
+    from backends.onlyflow.tiny import tiny_onlyflow_adapter
 
-    pipe = tiny_animatediff_pipeline(tmp_path_factory.mktemp("tiny_animatediff"))
-    pipe.scheduler = onlyflow_scheduler()
+    pipe = load_animatediff(session_runtime)
     return pipe, tiny_onlyflow_adapter(pipe.unet)
 
 

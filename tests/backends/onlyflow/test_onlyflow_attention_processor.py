@@ -10,7 +10,7 @@ from backends.onlyflow.attention_processor import (
     free_noise_windows,
     install_flow_processors,
 )
-from backends.onlyflow.pipeline import set_free_noise
+from backends.animatediff.pipeline import configure_free_noise
 
 LATENT = 8  # the tiny pipeline's latent size
 
@@ -54,9 +54,9 @@ def run_unet(unet, adapter, features, gamma, inputs, context=None):
 @pytest.fixture
 def free_noise_pipe(tiny_pipeline):
     pipe, adapter = tiny_pipeline
-    set_free_noise(pipe, True, context_length=16, stride=4)
+    configure_free_noise(pipe, 24, context_length=16, context_stride=4, attention="sdpa")  # FreeNoise on
     yield pipe, adapter
-    set_free_noise(pipe, False)
+    configure_free_noise(pipe, 16, context_length=16, context_stride=4, attention="sdpa")  # and off
 
 
 def test_free_noise_windows_follow_diffusers_order():

@@ -161,11 +161,6 @@ def test_absent_file_is_a_clear_error(manifest_specs, tmp_path):
         load_onlyflow_adapter(tmp_path / "absent.ckpt", manifest_specs, device="meta")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backends.core.checkpoints.load_checkpoint lets the weights-only unpickler's IndexError through "
-    "for some garbage files; remove this mark once core turns it into CheckpointError",
-)
 def test_garbage_file_is_a_clear_error(manifest_specs, tmp_path):
     bogus = tmp_path / "weights_fp16.ckpt"
     bogus.write_bytes(b"this is not a checkpoint")

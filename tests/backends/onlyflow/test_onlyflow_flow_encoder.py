@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from backends.onlyflow.flow_encoder import FlowEncoder, encode_flow, flow_windows
-from tests.backends.onlyflow.tiny_models import TINY_FLOW_ENCODER_CONFIG
+from backends.core.tiny_models import TINY_WIDTHS
+from backends.onlyflow.checkpoint import FLOW_ENCODER_CONFIG
+
+TINY_FLOW_ENCODER_CONFIG = {**FLOW_ENCODER_CONFIG, "channels": list(TINY_WIDTHS)}
 
 
 @pytest.fixture(scope="module")

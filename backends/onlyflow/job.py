@@ -1,0 +1,123 @@
+"""One OnlyFlow run (or gamma sweep) as a job: read the video, extract and show its optical flow,
+generate with the flow guiding the motion modules, save the result with its sidecar."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Iterator
+
+import numpy as np
+
+from ..animatediff.pipeline import configure_free_noise, decode_latents, load_animatediff
+from ..core.jobs import Artifact, CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
+from ..core.loras import apply_loras
+from ..core.model_cache import attached
+from ..core.outputs import sidecar_record
+from ..core.presets import load_preset
+from ..core.previews import latents_to_rgb
+from ..core.runtime import Runtime
+from ..core.settings import resolve_seed
+from ..core.video_io import VideoError, caption, read_video, side_by_side, write_mp4
+from .attention_processor import flow_processor_specs
+from .checkpoint import encoder_config_for, load_onlyflow_adapter
+from .optical_flow import flow_estimator, flow_to_color
+from .pipeline import generate
+from .settings import ENGINE, FlowVideoSettings
+
+
+def load_adapter(runtime: Runtime, pipe, emit=lambda event: None):
+    """The OnlyFlow weights for ``pipe``'s UNet, loaded strictly once and kept with the pipeline."""
+
+    def load():
+        preset = load_preset(ENGINE)
+        path = runtime.sources.resolve(preset.models["onlyflow"], preset.label, emit)
+        emit(Log(f"loading OnlyFlow weights from {path.name}"))
+        return load_onlyflow_adapter(
+            path, flow_processor_specs(pipe.unet), encoder_config_for(pipe.unet),
+            device=runtime.policy.device, dtype=pipe.unet.dtype,
+        )
+
+    return attached(pipe, "onlyflow", load)
+
+
+def load(runtime: Runtime):
+    """Pipeline and adapter, for ZeroGPU's start-up placement."""
+    pipe = load_animatediff(runtime)
+    return pipe, load_adapter(runtime, pipe)
+
+
+def read_clip(settings: FlowVideoSettings) -> tuple[np.ndarray, FlowVideoSettings, list[str]]:
+    """frames + 1 frames of the video at the working size and fps (fewer if the clip is short)."""
+    video = read_video(settings.video, fps=settings.fps, max_frames=settings.frames + 1,
+                       size=(settings.width, settings.height))
+    if len(video.frames) < 2:
+        raise VideoError("the video has a single frame at this fps: optical flow needs at least 2 frames")
+    notes = []
+    if len(video.frames) < settings.frames + 1:
+        notes.append(f"the clip has {len(video.frames)} frames at {settings.fps} fps: generating {len(video.frames) - 1}")
+        settings = dataclasses.replace(settings, frames=len(video.frames) - 1)
+    return video.frames, settings, notes
+
+
+def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+    # 1. Check inputs (limits come from the preset, demo mode has its own)
+    preset = load_preset(ENGINE).for_mode(runtime.demo)
+    settings.check_inputs(preset.limits)
+    settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))
+    yield Log(f"seed {settings.seed}")
+    started = time.time()
+
+    def work(emit) -> None:
+        nonlocal settings
+        with runtime.outputs.claim(ENGINE, settings.seed) as stem:
+            # 2. Read the clip and extract its optical flow (shown before generation starts)
+            frames, settings, notes = read_clip(settings)
+            for note in notes:
+                emit(Log(note))
+            estimator = flow_estimator(runtime.policy.device)
+            flow = estimator(frames)
+            flow_video = flow_to_color(flow)
+            write_mp4(flow_video, stem.with_suffix(".flow.mp4"), settings.fps)
+            emit(Artifact(str(stem.with_suffix(".flow.mp4")), "video", f"optical flow ({estimator.name})"))
+            cancel.raise_if_cancelled()
+
+            # 3. Load models: the shared AnimateDiff pipeline and OnlyFlow's weights for it
+            pipe = load_animatediff(runtime, emit)
+            adapter = load_adapter(runtime, pipe, emit)
+            cancel.raise_if_cancelled()
+
+            # 4. FreeNoise for long clips, then LoRAs at their weights
+            configure_free_noise(pipe, settings.frames, settings.context_length, settings.context_stride,
+                                 runtime.policy.attention)
+            apply_loras(pipe, settings.loras, runtime.loras_dir, runtime.sources)
+
+            # 5. Generate once per gamma (one gamma, or the sweep), the same seed each time
+            timer = StepTimer(settings.steps * len(settings.gammas), "denoising")
+            outputs = []
+            for gamma in settings.gammas:
+                def on_step(step, total, latents, gamma=gamma):
+                    emit(timer.tick())
+                    emit(Preview(latents_to_rgb(latents), step, f"gamma {gamma:g} · step {step}/{total}"))
+
+                latents = generate(pipe, adapter, flow, settings, gamma, on_step, cancel, runtime.policy.attention)
+                outputs.append(decode_latents(pipe, latents, emit, cancel))
+
+            # 6. Save: the result (or the sweep as input | flow | outputs), a comparison, the sidecar
+            source = frames[: settings.frames]
+            panels = [caption(source, "input"), caption(flow_video, f"flow ({estimator.name})")]
+            panels += [caption(video, f"gamma {gamma:g}") for gamma, video in zip(settings.gammas, outputs)]
+            comparison = side_by_side(panels)
+            if not settings.sweep:
+                write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
+                emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
+            record = sidecar_record(
+                ENGINE, settings, settings.seed,
+                models={role: ref.repo + (f"/{ref.filename}" if ref.filename else "") for role, ref in preset.models.items()},
+                device=runtime.policy.device, dtype=str(pipe.unet.dtype).removeprefix("torch."), started=started,
+                demo=runtime.demo, flow_method=estimator.name, input_frames=len(frames),
+            )
+            saved = runtime.outputs.finish_video(stem, comparison if settings.sweep else outputs[0], settings.fps, record)
+            emit(Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": settings.frames}))
+
+    yield from run_in_thread(work, cancel)
