@@ -125,22 +125,21 @@ def lora_picker(runtime: Runtime, label: str = "LoRAs (motion or spatial)") -> L
         for slot in range(LORA_SLOTS):
             with gr.Row():
                 sources.append(
-                    gr.Dropdown(choices=files, value=None, allow_custom_value=True, label=f"LoRA {slot + 1}", scale=3)
+                    gr.Dropdown(choices=files, value="", allow_custom_value=True, label=f"LoRA {slot + 1}", scale=3)
                 )
                 weights.append(gr.Slider(-2.0, 2.0, value=1.0, step=0.05, label="weight", scale=1))
     return LoraPicker(sources, weights)
 
 
-def gallery_items(runtime: Runtime, engine: str) -> list[tuple[str, str]]:
-    return [(str(saved.path), _caption(saved.record)) for saved in runtime.outputs.list(engine)]
+def quality_presets(radio: gr.Radio, preset, runtime: Runtime, controls: dict) -> None:
+    """Choosing fast / balanced / quality sets the preset's values on the controls (in demo
+    mode sizes stay small: the tiny models are not meant for them)."""
+    keys = [k for k in ("steps", "width", "height", "guidance") if k in controls]
 
+    def apply(level: str):
+        values = dict(preset.quality.get(level, {}))
+        if runtime.demo:
+            values = {k: v for k, v in values.items() if k not in ("width", "height")}
+        return [gr.update(value=values[k]) if k in values else gr.skip() for k in keys]
 
-def _caption(record: dict) -> str:
-    settings = record.get("settings", {})
-    prompt = str(settings.get("prompt", ""))[:60]
-    return f"{prompt} · seed {record.get('seed')}".strip(" ·")
-
-
-def sidecar_of(runtime: Runtime, engine: str, index: int) -> dict:
-    outputs = runtime.outputs.list(engine)
-    return outputs[index].record if 0 <= index < len(outputs) else {}
+    radio.change(apply, inputs=radio, outputs=[controls[k] for k in keys], api_visibility="private")

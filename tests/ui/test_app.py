@@ -6,18 +6,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+import numpy as np
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 import app as flow_app
+from backends.core.video_io import write_mp4
 from ui.app_ui import TABS
 
-LORA_DEFAULTS = (None, 1.0) * 3
-
-
 def long_video_args(prompt="a lighthouse at dusk", frames=16, steps=2, seed=1):
-    # prompt, negative, frames, steps, guidance, width, height, seed, fps, stride, LoRA slots
-    return (prompt, "blurry", frames, steps, 7.5, 64, 64, seed, 8, 4, *LORA_DEFAULTS)
+    """Keyword arguments of the /long_video endpoint (its parameters are named after the settings)."""
+    return dict(prompt=prompt, negative_prompt="blurry", frames=frames, steps=steps, width=64, height=64, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +38,11 @@ def test_every_tab_answers_on_a_named_endpoint(served):
 
 def test_long_video_endpoint_streams_and_returns_a_saved_video(served):
     client, out = served
-    job = client.submit(*long_video_args(), api_name="/long_video")
+    job = client.submit(**long_video_args(), api_name="/long_video")
     updates = list(job)
-    statuses = [u[2] for u in updates]
+    statuses = [u[0] for u in updates]
     assert any("denoising 1/2" in s for s in statuses) and any("ETA" in s for s in statuses)
-    preview, video, status, gallery = job.result()
+    status, preview, video, gallery = job.result()
     assert Path(preview).exists() and Path(video["video"] if isinstance(video, dict) else video).exists()
     assert status.startswith("**Done · seed 1")
     assert len(list((out / "animatediff").glob("*.mp4"))) >= 1 and gallery
@@ -60,21 +59,21 @@ def test_long_video_endpoint_streams_and_returns_a_saved_video(served):
 def test_bad_input_is_a_clear_message_and_the_server_keeps_serving(served, args, message):
     client, _ = served
     with pytest.raises(AppError, match=message):
-        client.predict(*args, api_name="/long_video")
-    _, _, status, _ = client.predict(*long_video_args(steps=1), api_name="/long_video")
+        client.predict(**args, api_name="/long_video")
+    status, _, _, _ = client.predict(**long_video_args(steps=1), api_name="/long_video")
     assert status.startswith("**Done")
 
 
 def test_cancelled_api_job_stops_and_frees_the_queue(served):
     client, out = served
     before = set((out / "animatediff").glob("*.mp4"))
-    job = client.submit(*long_video_args(steps=60, seed=11), api_name="/long_video")
+    job = client.submit(**long_video_args(steps=60, seed=11), api_name="/long_video")
     deadline = time.time() + 60
-    while time.time() < deadline and not any("denoising" in str(u[2]) for u in job.outputs()):
+    while time.time() < deadline and not any("denoising" in str(u[0]) for u in job.outputs()):
         time.sleep(0.05)
     job.cancel()
     started = time.time()
-    _, _, status, _ = client.predict(*long_video_args(steps=1, seed=12), api_name="/long_video")
+    status, _, _, _ = client.predict(**long_video_args(steps=1, seed=12), api_name="/long_video")
     assert status.startswith("**Done") and time.time() - started < 30
     new = set((out / "animatediff").glob("*.mp4")) - before
     assert all("_11" not in p.name for p in new)  # the cancelled job saved nothing
@@ -84,11 +83,38 @@ def test_four_jobs_at_once_all_finish_one_gpu_job_at_a_time(served):
     client, out = served
     seeds = [101, 102, 103, 104]
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda s: client.predict(*long_video_args(seed=s), api_name="/long_video"), seeds))
-    assert all(r[2].startswith("**Done") for r in results)
+        results = list(pool.map(lambda s: client.predict(**long_video_args(seed=s), api_name="/long_video"), seeds))
+    assert all(r[0].startswith("**Done") for r in results)
     sidecars = [json.loads(p.read_text()) for p in (out / "animatediff").glob("*.json")]
     mine = sorted((s for s in sidecars if s["seed"] in seeds), key=lambda s: s["started_unix"])
     assert [s["seed"] for s in mine] and sorted(s["seed"] for s in mine) == seeds
     assert len({s["output"] for s in mine}) == 4
     for earlier, later in zip(mine, mine[1:]):  # intervals do not overlap: one job at a time
         assert earlier["started_unix"] + earlier["elapsed_s"] <= later["started_unix"] + 0.05
+
+
+def flow_video_args(video, **values):
+    return dict(video=handle_file(str(video)), prompt="a paper fox", frames=8, steps=2, width=64, height=64, seed=2,
+                **values)
+
+
+def test_flow_video_endpoint_returns_flow_result_and_comparison(served, tmp_path):
+    client, out = served
+    clip = write_mp4(np.random.default_rng(0).integers(0, 255, (12, 64, 96, 3), dtype=np.uint8), tmp_path / "c.mp4", 8)
+    status, preview, result, gallery, flow, compare = client.predict(**flow_video_args(clip), api_name="/flow_video")
+    assert status.startswith("**Done") and Path(preview).exists()
+    for video in (result, flow, compare):
+        assert Path(video["video"] if isinstance(video, dict) else video).exists()
+    status, *_ = client.predict(**flow_video_args(clip), sweep_gammas="0, 1", api_name="/flow_video_sweep")
+    assert status.startswith("**Done") and len(list((out / "onlyflow").glob("*.mp4"))) >= 2
+
+
+@pytest.mark.parametrize("content", [b"just some text, not a video", b"\x00\x00\x00\x18ftypmp42" + bytes(2000)])
+def test_non_video_and_corrupt_uploads_are_clear_messages(served, tmp_path, content):
+    client, _ = served
+    bad = tmp_path / "upload.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(AppError, match="video"):
+        client.predict(**flow_video_args(bad), api_name="/flow_video")
+    status, *_ = client.predict(**long_video_args(steps=1), api_name="/long_video")
+    assert status.startswith("**Done")  # still serving

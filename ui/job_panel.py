@@ -1,0 +1,122 @@
+"""The right-hand side every generating tab shares — status, intermediate videos, live preview,
+result, past outputs with their settings — and the wiring of Run / Stop buttons to a job."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import gradio as gr
+
+from backends.core.runtime import Runtime
+
+from .common import GPU_QUEUE, LoraPicker, drive, new_token, stop
+
+
+@dataclass
+class JobPanel:
+    runtime: Runtime
+    engine: str
+    tab_id: str
+    status: gr.Markdown
+    preview: gr.Image
+    result: gr.Video
+    gallery: gr.Gallery
+    sidecar: gr.JSON
+    reuse: gr.Button
+    artifacts: dict[str, gr.Video] = field(default_factory=dict)  # label prefix -> component
+    token: gr.State = None
+    selected: gr.State = None
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        return [self.status, self.preview, self.result, self.gallery, *self.artifacts.values()]
+
+    def gallery_items(self) -> list[tuple[str, str]]:
+        return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine)]
+
+    def record(self, index: int) -> dict:
+        outputs = self.runtime.outputs.list(self.engine)
+        return outputs[index].record if 0 <= index < len(outputs) else {}
+
+
+def caption_of(record: Mapping[str, Any]) -> str:
+    settings = record.get("settings", {})
+    prompt = str(settings.get("prompt", ""))[:60]
+    return f"{prompt} · seed {record.get('seed')}".strip(" ·")
+
+
+def job_panel(runtime: Runtime, engine: str, tab_id: str, artifact_labels: Sequence[str] = (),
+              preview_label: str = "Live preview (latents, every step)") -> JobPanel:
+    """Build the panel's components in the current layout context."""
+    status = gr.Markdown("Ready.", elem_id=f"{tab_id}_status")
+    artifacts = {label: gr.Video(label=label, interactive=False, autoplay=True, loop=True, height=256,
+                                 elem_id=f"{tab_id}_artifact_{i}")
+                 for i, label in enumerate(artifact_labels)}
+    preview = gr.Image(label=preview_label, interactive=False, format="jpeg", elem_id=f"{tab_id}_preview")
+    result = gr.Video(label="Result", interactive=False, autoplay=True, loop=True, height=384, elem_id=f"{tab_id}_result")
+    panel = JobPanel(runtime, engine, tab_id, status, preview, result, None, None, None, artifacts)
+    panel.gallery = gr.Gallery(value=panel.gallery_items, label="Past outputs", columns=4, height=220, preview=False,
+                               object_fit="contain")
+    panel.reuse = gr.Button("Use the selected output's settings", size="sm")
+    panel.sidecar = gr.JSON(label="Settings of the selected output")
+    panel.token, panel.selected = gr.State(None), gr.State(-1)
+    return panel
+
+
+def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.components.Component],
+             make_settings: Callable[[dict[str, Any]], Any], api_name: str, loras: LoraPicker | None = None) -> None:
+    """``button`` runs a job whose settings ``make_settings`` builds from the controls' values
+    (by name, plus ``"loras"``); the panel shows its progress and result."""
+    names = list(controls)
+    lora_components = loras.components if loras else []
+
+    def generate(*values: Any, progress=gr.Progress()):
+        token = values[-1]
+        named = dict(zip(names, values[: len(names)]))
+        if loras:
+            named["loras"] = LoraPicker.choices(list(values[len(names) : -1]))
+        settings = make_settings(named)
+        for view in drive(panel.engine, settings, token, panel.runtime, progress):
+            arrived = {prefix: next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
+                       for prefix in panel.artifacts}
+            yield (
+                view.markdown(),
+                view.preview if view.preview is not None else gr.skip(),
+                view.result.path if view.result else gr.skip(),
+                panel.gallery_items() if view.finished else gr.skip(),
+                *(path or gr.skip() for path in arrived.values()),
+            )
+
+    # Name the API's parameters after the settings (``client.predict(prompt=..., frames=...)``).
+    lora_names = [f"lora_{i + 1}_{part}" for i in range(len(lora_components) // 2) for part in ("source", "weight")]
+    parameters = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in [*names, *lora_names, "token"]]
+    parameters.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
+    generate.__signature__ = inspect.Signature(parameters)
+
+    button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
+        generate,
+        inputs=[*controls.values(), *lora_components, panel.token],
+        outputs=panel.outputs,
+        api_name=api_name,
+        concurrency_id=GPU_QUEUE,
+    )
+
+
+def wire_panel(panel: JobPanel, stop_button: gr.Button, reusable: Mapping[str, gr.components.Component]) -> None:
+    """Stop, gallery selection, and putting a past output's settings back into ``reusable``."""
+    stop_button.click(stop, inputs=panel.token, outputs=panel.status, queue=False, api_name=f"{panel.tab_id}_stop")
+
+    def on_select(event: gr.SelectData):
+        return event.index, panel.record(event.index)
+
+    panel.gallery.select(on_select, outputs=[panel.selected, panel.sidecar], api_visibility="private")
+
+    def reuse(index: int):
+        settings = panel.record(index).get("settings", {})
+        if not settings:
+            raise gr.Error("Select an output in the gallery first.")
+        return [settings.get(name, gr.skip()) for name in reusable]
+
+    panel.reuse.click(reuse, inputs=panel.selected, outputs=list(reusable.values()), api_visibility="private")
