@@ -123,6 +123,8 @@ def read_images(paths: Sequence[str | Path], size: tuple[int, int] | None = None
         raise VideoError("no images given")
     frames = []
     for path in paths:
+        if not Path(path).is_file():
+            raise VideoError(f"image file not found: {Path(path).name}")
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise VideoError(f"{Path(path).name} is not an image this app can read")

@@ -100,8 +100,11 @@ def test_images_and_gif(tmp_path):
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), 40 * i, np.uint8))
     video = read_images([tmp_path / f"{i}.png" for i in range(3)])
     assert video.frames.shape == (3, 20, 30, 3)
-    with pytest.raises(VideoError, match="not an image"):
+    with pytest.raises(VideoError, match="not found: missing.png"):
         read_images([tmp_path / "missing.png"])
+    (tmp_path / "notes.png").write_text("hello")
+    with pytest.raises(VideoError, match="notes.png is not an image"):
+        read_images([tmp_path / "notes.png"])
     gif = write_gif(video.frames, tmp_path / "a.gif", fps=5)
     assert read_video(gif).frames.shape[0] == 3
 
