@@ -137,3 +137,35 @@ def tiny_motion_adapter(seed: int = 0):
 
 def build_tiny_motion_adapter(folder: Path) -> None:
     tiny_motion_adapter(seed=3).save_pretrained(Path(folder), safe_serialization=True)
+
+
+def build_tiny_ip_adapter(folder: Path, seed: int = 4) -> None:
+    """The ``h94/IP-Adapter`` layout for the tiny SD1.5 UNet: ``models/ip-adapter_sd15.safetensors``
+    in the official keys (``image_proj.*``, ``ip_adapter.N.to_k_ip`` / ``to_v_ip``) and a tiny CLIP
+    image encoder in ``models/image_encoder``."""
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from .ip_adapter import IMAGE_ENCODER, SUBFOLDER, WEIGHT_NAMES
+
+    folder = Path(folder) / SUBFOLDER
+    unet = tiny_unet_2d()
+    torch.manual_seed(seed)
+    embed_dim, tokens = 16, 4  # the SD1.5 IP-Adapter turns the image embedding into 4 prompt-like tokens
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=32, patch_size=8, projection_dim=embed_dim)
+    CLIPVisionModelWithProjection(config).save_pretrained(folder / IMAGE_ENCODER)
+    tensors = {
+        "image_proj.proj.weight": torch.randn(tokens * TINY_TEXT_DIM, embed_dim) / embed_dim**0.5,
+        "image_proj.proj.bias": torch.zeros(tokens * TINY_TEXT_DIM),
+        "image_proj.norm.weight": torch.ones(TINY_TEXT_DIM),
+        "image_proj.norm.bias": torch.zeros(TINY_TEXT_DIM),
+    }
+    # Numbered as diffusers' converter reads them: 1, 3, 5, ... over the UNet's processors in
+    # order, counting cross-attention (attn2) only.
+    cross_attention = [name for name in unet.attn_processors if not name.endswith("attn1.processor")]
+    for index, name in enumerate(cross_attention):
+        to_k = unet.get_submodule(name.removesuffix(".processor")).to_k
+        for part in ("to_k_ip", "to_v_ip"):
+            tensors[f"ip_adapter.{2 * index + 1}.{part}.weight"] = torch.randn_like(to_k.weight) / to_k.in_features**0.5
+    save_file(tensors, folder / WEIGHT_NAMES[0])
