@@ -26,6 +26,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login (strongly advised with --share)")
     parser.add_argument("--tabs", default=None, help="comma-separated tab ids to show, e.g. long_video,frame_prediction")
     parser.add_argument("--download", default=None, metavar="ENGINE", help="prefetch an engine's weights and exit")
+    parser.add_argument("--with-optional", action="store_true",
+                        help="with --download: also weights only an option uses (e.g. the IP-Adapter for a reference image)")
     parser.add_argument("--concurrency", type=int, default=1, help="GPU jobs run at once (default 1)")
     parser.add_argument("--max-queue", type=int, default=16, help="jobs waiting at most; more are turned away")
     parser.add_argument("--max-file-size", default="500mb", help="largest upload accepted")
@@ -33,13 +35,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def download(engine: str, runtime) -> int:
+def download(engine: str, runtime, optional: bool = False) -> int:
     from backends.cli import _print_event
     from backends.core.jobs import CancelToken
     from backends.weights import download as download_job
 
     try:
-        for event in download_job(engine, cancel=CancelToken(), runtime=runtime):
+        for event in download_job(engine, cancel=CancelToken(), runtime=runtime, optional=optional):
             _print_event(event)
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -54,7 +56,7 @@ def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
 
     runtime = runtime_from_args(args)
     if args.download:
-        sys.exit(download(args.download, runtime))
+        sys.exit(download(args.download, runtime, args.with_optional))
     tabs = [t.strip() for t in args.tabs.split(",")] if args.tabs else None
     unknown = set(tabs or ()) - {t.id for t in TABS}
     if unknown:

@@ -24,19 +24,24 @@ def weight_rows(runtime: Runtime) -> list[list[str]]:
         for ref in preset.models.values():
             status = runtime.sources.status(ref)
             repo = f"{ref.repo}/{ref.filename}" if ref.filename else ref.repo
-            rows.append([preset.label, ref.role, repo, "yes" if status.present else "no", status.where,
+            role = f"{ref.role} (optional)" if ref.optional else ref.role
+            rows.append([preset.label, role, repo, "yes" if status.present else "no", status.where,
                          _size(status.size_bytes, ref.size_gb)])
     return rows
 
 
-def download(engine_name: str, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
-    """Fetch every set of weights an engine needs that is not here yet."""
+def download(engine_name: str, *, cancel: CancelToken, runtime: Runtime, optional: bool = False) -> Iterator[Event]:
+    """Fetch every set of weights an engine needs that is not here yet; weights only an option
+    uses (``optional`` in the preset) too when ``optional``, else they come on first use."""
     engine = get_engine(engine_name)
     preset = load_preset(engine.name)
 
     def work(emit) -> None:
         for ref in preset.models.values():
             cancel.raise_if_cancelled()
+            if ref.optional and not optional:
+                emit(Log(f"{ref.repo}: optional ({ref.role}), skipped: it downloads on first use, or ask for optional weights"))
+                continue
             status = runtime.sources.status(ref)
             if status.present:
                 emit(Log(f"{ref.repo}: already here ({status.where})"))

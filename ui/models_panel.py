@@ -23,17 +23,19 @@ def build(runtime: Runtime) -> None:
         table = gr.Dataframe(value=lambda: weight_rows(runtime), headers=HEADERS, interactive=False, wrap=True)
         with gr.Row():
             engine = gr.Dropdown(list(ENGINES), value=next(iter(ENGINES)), label="Engine", scale=2)
+            optional = gr.Checkbox(False, label="Also optional weights (e.g. the IP-Adapter for reference images)",
+                                   scale=2)
             fetch = gr.Button("Download", scale=1)
             refresh = gr.Button("Refresh", scale=1)
         status = gr.Markdown()
 
-    def fetch_weights(name: str, progress=gr.Progress()):
+    def fetch_weights(name: str, with_optional: bool, progress=gr.Progress()):
         if runtime.demo:
             yield "Demo mode uses tiny local models; nothing to download.", gr.skip()
             return
         messages = []
         try:
-            for event in download(name, cancel=CancelToken(), runtime=runtime):
+            for event in download(name, cancel=CancelToken(), runtime=runtime, optional=with_optional):
                 if isinstance(event, Progress):
                     progress((event.step, event.total), desc=event.describe())
                 elif isinstance(event, Log):
@@ -43,5 +45,5 @@ def build(runtime: Runtime) -> None:
             raise gr.Error(str(error), print_exception=False) from None
         yield "\n".join(f"- {m}" for m in messages + ["done"]), weight_rows(runtime)
 
-    fetch.click(fetch_weights, inputs=engine, outputs=[status, table], api_name="download_weights", concurrency_id="download")
+    fetch.click(fetch_weights, inputs=[engine, optional], outputs=[status, table], api_name="download_weights", concurrency_id="download")
     refresh.click(lambda: weight_rows(runtime), outputs=table, api_visibility="private")

@@ -28,6 +28,7 @@ class ModelRef:
     allow_patterns: tuple[str, ...] | None = None
     size_gb: float | None = None
     demo: str | None = None  # name of the tiny-model builder used in demo mode
+    optional: bool = False  # needed only by an option (e.g. a reference image): fetched when used, not by default
 
     @classmethod
     def from_yaml(cls, role: str, data: dict[str, Any]) -> "ModelRef":
@@ -41,6 +42,7 @@ class ModelRef:
             allow_patterns=tuple(patterns) if patterns else None,
             size_gb=data.get("size_gb"),
             demo=data.get("demo"),
+            optional=bool(data.get("optional", False)),
         )
 
 

@@ -21,6 +21,19 @@ def test_demo_mode_lays_its_defaults_and_limits_over():
     assert preset.for_mode(demo=False) is preset
 
 
+def test_onlyflow_takes_animatediff_models_and_an_optional_ip_adapter():
+    from backends.core.ip_adapter import IMAGE_ENCODER, SUBFOLDER, WEIGHT_NAMES
+
+    preset = load_preset("onlyflow")
+    assert set(preset.models) == {"base", "motion_adapter", "onlyflow", "ip_adapter"}
+    ip_adapter = preset.models["ip_adapter"]
+    assert ip_adapter.repo == "h94/IP-Adapter" and ip_adapter.optional and ip_adapter.demo
+    assert [role for role, ref in preset.models.items() if ref.optional] == ["ip_adapter"]
+    assert {f"{SUBFOLDER}/{name}" for name in WEIGHT_NAMES} <= set(ip_adapter.allow_patterns)
+    assert f"{SUBFOLDER}/{IMAGE_ENCODER}/model.safetensors" in ip_adapter.allow_patterns
+    assert preset.defaults["ip_adapter_scale"] == 0.5 and preset.limits["ip_adapter_scale"] == [0.0, 1.0]
+
+
 def test_unknown_engine(tmp_path):
     with pytest.raises(FileNotFoundError, match="no preset file"):
         load_preset("nope", tmp_path)
