@@ -71,7 +71,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> N
         hint = hints[field.name]
         has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
         default = field.default if field.default is not dataclasses.MISSING else None
-        help_text = field.metadata.get("help", "") + (f" (default: {default})" if default not in (None, ()) else "")
+        help_text = field.metadata.get("help", "") + (f" (default: {default})" if default not in (None, (), "") else "")
         kwargs: dict[str, Any] = {"dest": field.name, "help": help_text, "default": argparse.SUPPRESS}
         args = typing.get_args(hint)
         if typing.get_origin(hint) is tuple and args and args[0] is LoraChoice:

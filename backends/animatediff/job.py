@@ -8,6 +8,7 @@ from typing import Iterator
 
 import torch
 
+from ..core.ip_adapter import configure_ip_adapter
 from ..core.jobs import CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
 from ..core.loras import apply_loras
 from ..core.outputs import sidecar_record
@@ -32,9 +33,11 @@ def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
         pipe = load_animatediff(runtime, emit)
         cancel.raise_if_cancelled()
 
-        # 3. FreeNoise windows for long videos, then LoRAs at their weights
+        # 3. FreeNoise windows for long videos, then LoRAs at their weights; no IP-Adapter (the
+        #    flow-guided tab may have left one on the shared pipeline, and it would want an image)
         configure_free_noise(pipe, settings.frames, settings.context_length, settings.context_stride, runtime.policy.attention)
         apply_loras(pipe, settings.loras, runtime.loras_dir, runtime.sources)
+        configure_ip_adapter(pipe, runtime.policy)
 
         # 4. Denoising loop: the pipeline's step callback reports progress, previews, and stops
         timer = StepTimer(settings.steps, "denoising")

@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from ..animatediff.pipeline import configure_free_noise, decode_latents, load_animatediff
+from ..core.ip_adapter import configure_ip_adapter, read_reference_image
 from ..core.jobs import Artifact, CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
 from ..core.loras import apply_loras
 from ..core.model_cache import attached
@@ -71,7 +72,8 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
     def work(emit) -> None:
         nonlocal settings
         with runtime.outputs.claim(ENGINE, settings.seed) as stem:
-            # 2. Read the clip and extract its optical flow (shown before generation starts)
+            # 2. Read the reference image and the clip, extract its optical flow (shown before generation starts)
+            reference = read_reference_image(settings.reference_image) if settings.reference_image else None
             frames, settings, notes = read_clip(settings)
             for note in notes:
                 emit(Log(note))
@@ -87,10 +89,15 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             adapter = load_adapter(runtime, pipe, emit)
             cancel.raise_if_cancelled()
 
-            # 4. FreeNoise for long clips, then LoRAs at their weights
+            # 4. FreeNoise for long clips, LoRAs at their weights, the IP-Adapter only with a reference
+            #    image (its weights are fetched on first use; the shared pipeline drops it otherwise)
             configure_free_noise(pipe, settings.frames, settings.context_length, settings.context_stride,
                                  runtime.policy.attention)
             apply_loras(pipe, settings.loras, runtime.loras_dir, runtime.sources)
+            ip_ref = preset.models["ip_adapter"]
+            ip_folder = runtime.sources.resolve(ip_ref, preset.label, emit) if reference else None
+            ip_weights = configure_ip_adapter(pipe, runtime.policy, ip_folder, settings.ip_adapter_scale)
+            cancel.raise_if_cancelled()
 
             # 5. Generate once per gamma (one gamma, or the sweep), the same seed each time
             timer = StepTimer(settings.steps * len(settings.gammas), "denoising")
@@ -100,7 +107,8 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
                     emit(timer.tick())
                     emit(Preview(latents_to_rgb(latents), step, f"gamma {gamma:g} · step {step}/{total}"))
 
-                latents = generate(pipe, adapter, flow, settings, gamma, on_step, cancel, runtime.policy.attention)
+                latents = generate(pipe, adapter, flow, settings, gamma, on_step, cancel, runtime.policy.attention,
+                                   ip_adapter_image=reference)
                 outputs.append(decode_latents(pipe, latents, emit, cancel))
 
             # 6. Save: the result (or the sweep as input | flow | outputs), a comparison, the sidecar
@@ -111,9 +119,12 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             if not settings.sweep:
                 write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
                 emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
+            models = {role: ref.repo + (f"/{ref.filename}" if ref.filename else "")
+                      for role, ref in preset.models.items() if not ref.optional}  # optional ones: when used
+            if ip_weights:
+                models[ip_ref.role] = f"{ip_ref.repo}/{ip_weights.relative_to(ip_folder).as_posix()}"
             record = sidecar_record(
-                ENGINE, settings, settings.seed,
-                models={role: ref.repo + (f"/{ref.filename}" if ref.filename else "") for role, ref in preset.models.items()},
+                ENGINE, settings, settings.seed, models=models,
                 device=runtime.policy.device, dtype=str(pipe.unet.dtype).removeprefix("torch."), started=started,
                 demo=runtime.demo, flow_method=estimator.name, input_frames=len(frames),
             )

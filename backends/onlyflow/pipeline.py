@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from diffusers import AnimateDiffPipeline
+from PIL import Image
 
 from ..animatediff.pipeline import configure_free_noise
 from ..core.jobs import CancelToken
@@ -43,6 +44,7 @@ def generate(
     on_step: StepCallback | None = None,
     cancel: CancelToken | None = None,
     attention: str = "sdpa",
+    ip_adapter_image: Image.Image | None = None,
 ) -> torch.Tensor:
     """Denoise ``settings.frames`` frames whose motion follows ``flow`` ((F, 2, H, W) pixel
     displacements at the working size, channel 0 = x) at flow strength ``gamma`` (default
@@ -51,7 +53,9 @@ def generate(
     ``on_step`` is called after every denoising step; ``cancel`` is checked before the loop
     and after every step (``JobCancelled`` propagates). Clips longer than
     ``settings.context_length`` frames run through FreeNoise windows, each window's motion
-    modules reading the flow of its own frames.
+    modules reading the flow of its own frames. ``ip_adapter_image`` is the reference image
+    for an IP-Adapter already loaded into ``pipe`` (loading it rebuilds the UNet's processors,
+    so it happens before this call, never during it).
     """
     gamma = settings.gamma if gamma is None else gamma
     # 1. Check the flow against the settings
@@ -92,4 +96,5 @@ def generate(
                 generator=torch.Generator("cpu").manual_seed(settings.seed),
                 output_type="latent",
                 callback_on_step_end=step_end,
+                ip_adapter_image=ip_adapter_image,
             ).frames

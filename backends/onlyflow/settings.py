@@ -33,6 +33,10 @@ class FlowVideoSettings:
     context_length: int = field(default=16, metadata={"help": "FreeNoise / flow-encoder window (frames, at most 16)"})
     context_stride: int = field(default=12, metadata={"help": "FreeNoise window stride (frames)"})
     loras: tuple[LoraChoice, ...] = field(default=(), metadata={"help": "motion/spatial LoRAs as SOURCE[:WEIGHT]"})
+    reference_image: str = field(
+        default="", metadata={"help": "image whose look the result takes (IP-Adapter); empty = none"}
+    )
+    ip_adapter_scale: float = field(default=0.5, metadata={"help": "how strongly the reference image steers"})
     sweep: tuple[float, ...] = field(
         default=(), metadata={"help": "gamma sweep: render the same seed at each of these gammas, side by side"}
     )
@@ -58,6 +62,7 @@ class FlowVideoSettings:
         check_range("context_stride", self.context_stride, (1, self.context_length))
         for lora in self.loras:
             check_range(f"weight of LoRA {lora.source}", lora.weight, (-2.0, 2.0))
+        check_range("ip_adapter_scale", self.ip_adapter_scale, limits["ip_adapter_scale"])
 
     @property
     def gammas(self) -> tuple[float, ...]:
@@ -68,4 +73,5 @@ class FlowVideoSettings:
         """A ZeroGPU duration estimate: steps x windows x pixels, per gamma, plus flow and loading."""
         windows = 1 if self.frames <= self.context_length else 1 + -(-(self.frames - self.context_length) // self.context_stride)
         pixels = self.width * self.height / (512 * 512)
-        return int(40 + len(self.gammas) * self.steps * windows * pixels * 0.8)
+        loading = 60 if self.reference_image else 40  # the IP-Adapter's image encoder is 2.5 GB
+        return int(loading + len(self.gammas) * self.steps * windows * pixels * 0.8)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from backends.cli import main, parse_lora
 from backends.core.loras import LoraChoice
 from backends.core.video_io import read_video
@@ -62,3 +64,11 @@ def test_run_help_lists_settings_flags(capsys):
     text = capsys.readouterr().out
     for flag in ("--prompt", "--negative-prompt", "--frames", "--context-stride", "--lora", "--output", "--offload"):
         assert flag in text
+
+
+def test_flow_video_help_lists_the_reference_image_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["flow-video", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--reference-image REFERENCE_IMAGE image whose look the result takes (IP-Adapter); empty = none --" in text
+    assert "--ip-adapter-scale IP_ADAPTER_SCALE how strongly the reference image steers (default: 0.5)" in text
