@@ -61,6 +61,13 @@ def build(runtime: Runtime) -> None:
                 controls["context_stride"] = gr.Slider(1, 16, value=d["context_stride"], step=1,
                                                        label="FreeNoise stride")
             loras = lora_picker(runtime)
+            with gr.Accordion("Reference image (IP-Adapter)", open=False):
+                gr.Markdown("Optional: the result takes this image's look; the motion still follows the clip. "
+                            "The IP-Adapter's weights (about 2.6 GB) download on first use.")
+                controls["reference_image"] = gr.Image(label="Reference image", type="filepath", sources=["upload"],
+                                                       elem_id=f"{TAB_ID}_reference_image")
+                controls["ip_adapter_scale"] = gr.Slider(*lim["ip_adapter_scale"], value=d["ip_adapter_scale"],
+                                                         step=0.05, label="Reference strength (IP-Adapter scale)")
             with gr.Row():
                 run_button = gr.Button("Generate", variant="primary", elem_id=f"{TAB_ID}_run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id=f"{TAB_ID}_stop")
@@ -71,15 +78,16 @@ def build(runtime: Runtime) -> None:
         with gr.Column(scale=1):
             panel = job_panel(runtime, ENGINE, TAB_ID, artifact_labels=(FLOW_LABEL, COMPARE_LABEL))
 
-    def settings_from(values: dict) -> FlowVideoSettings:
-        return with_defaults(FlowVideoSettings, preset.defaults, **{**values, "sweep": ()})
+    def settings_from(values: dict, sweep: tuple[float, ...] = ()) -> FlowVideoSettings:
+        values["reference_image"] = values["reference_image"] or ""  # the empty component gives None
+        return with_defaults(FlowVideoSettings, preset.defaults, **values, sweep=sweep)
 
     def sweep_settings_from(values: dict) -> FlowVideoSettings:
-        gammas = parse_gammas(values.pop("sweep_gammas"))
-        return with_defaults(FlowVideoSettings, preset.defaults, **values, sweep=gammas)
+        return settings_from(values, parse_gammas(values.pop("sweep_gammas")))
 
-    wire_run(panel, run_button, controls, settings_from, api_name=TAB_ID, loras=loras)
+    wire_run(panel, run_button, controls, settings_from, api_name=TAB_ID, loras=loras, optional=["reference_image"])
     wire_run(panel, sweep_button, {**controls, "sweep_gammas": sweep_text}, sweep_settings_from,
-             api_name=f"{TAB_ID}_sweep", loras=loras)
-    wire_panel(panel, stop_button, {k: c for k, c in controls.items() if k != "video"})
+             api_name=f"{TAB_ID}_sweep", loras=loras, optional=["reference_image"])
+    # Uploads are not put back: the files of a past run may be gone.
+    wire_panel(panel, stop_button, {k: c for k, c in controls.items() if k not in ("video", "reference_image")})
     quality_presets(quality, preset, runtime, controls)

@@ -66,9 +66,11 @@ def job_panel(runtime: Runtime, engine: str, tab_id: str, artifact_labels: Seque
 
 
 def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.components.Component],
-             make_settings: Callable[[dict[str, Any]], Any], api_name: str, loras: LoraPicker | None = None) -> None:
+             make_settings: Callable[[dict[str, Any]], Any], api_name: str, loras: LoraPicker | None = None,
+             optional: Sequence[str] = ()) -> None:
     """``button`` runs a job whose settings ``make_settings`` builds from the controls' values
-    (by name, plus ``"loras"``); the panel shows its progress and result."""
+    (by name, plus ``"loras"``); the panel shows its progress and result. API callers may leave
+    out the ``optional`` controls (uploads with no initial value; they arrive as None)."""
     names = list(controls)
     lora_components = loras.components if loras else []
 
@@ -91,7 +93,14 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
 
     # Name the API's parameters after the settings (``client.predict(prompt=..., frames=...)``).
     lora_names = [f"lora_{i + 1}_{part}" for i in range(len(lora_components) // 2) for part in ("source", "weight")]
-    parameters = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in [*names, *lora_names, "token"]]
+    # gradio makes a parameter optional when its component has an initial value or, failing that,
+    # when the signature defaults it to None. Python wants the parameters after one with a default
+    # to have one too: optional controls go last, after them only components with values.
+    all_names = [*names, *lora_names, "token"]
+    first_optional = min((all_names.index(name) for name in optional), default=len(all_names))
+    parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    default=None if index >= first_optional else inspect.Parameter.empty)
+                  for index, name in enumerate(all_names)]
     parameters.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
     generate.__signature__ = inspect.Signature(parameters)
 

@@ -5,6 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import pytest
 import numpy as np
 from gradio_client import Client, handle_file
@@ -101,10 +102,17 @@ def flow_video_args(video, **values):
 def test_flow_video_endpoint_returns_flow_result_and_comparison(served, tmp_path):
     client, out = served
     clip = write_mp4(np.random.default_rng(0).integers(0, 255, (12, 64, 96, 3), dtype=np.uint8), tmp_path / "c.mp4", 8)
-    status, preview, result, gallery, flow, compare = client.predict(**flow_video_args(clip), api_name="/flow_video")
+    reference = tmp_path / "reference.png"
+    cv2.imwrite(str(reference), np.full((40, 30, 3), 200, np.uint8))
+    status, preview, result, gallery, flow, compare = client.predict(
+        **flow_video_args(clip), reference_image=handle_file(str(reference)), ip_adapter_scale=0.7, api_name="/flow_video"
+    )
     assert status.startswith("**Done") and Path(preview).exists()
     for video in (result, flow, compare):
         assert Path(video["video"] if isinstance(video, dict) else video).exists()
+    sidecars = [json.loads(p.read_text())["settings"] for p in (out / "onlyflow").glob("*.json")]
+    assert any(s["ip_adapter_scale"] == 0.7 and s["reference_image"].endswith(".png") for s in sidecars)
+    # Without the new parameters (as older callers send it): no reference image.
     status, *_ = client.predict(**flow_video_args(clip), sweep_gammas="0, 1", api_name="/flow_video_sweep")
     assert status.startswith("**Done") and len(list((out / "onlyflow").glob("*.mp4"))) >= 2
 
