@@ -23,7 +23,7 @@ def weight_rows(runtime: Runtime) -> list[list[str]]:
         preset = load_preset(engine.name)
         for ref in preset.models.values():
             status = runtime.sources.status(ref)
-            repo = f"{ref.repo}/{ref.filename}" if ref.filename else ref.repo
+            repo = ref.id
             role = f"{ref.role} (optional)" if ref.optional else ref.role
             rows.append([preset.label, role, repo, "yes" if status.present else "no", status.where,
                          _size(status.size_bytes, ref.size_gb)])

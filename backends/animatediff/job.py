@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Iterator
 
@@ -12,19 +11,16 @@ from ..core.ip_adapter import configure_ip_adapter
 from ..core.jobs import CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
 from ..core.loras import apply_loras
 from ..core.outputs import sidecar_record
-from ..core.presets import load_preset
 from ..core.previews import latents_to_rgb
 from ..core.runtime import Runtime
-from ..core.settings import resolve_seed
-from .pipeline import ENGINE, configure_free_noise, decode_latents, load_animatediff
+from ..core.settings import checked
+from .pipeline import ENGINE, configure_free_noise, decode_latents, denoise, load_animatediff
 from .settings import LongVideoSettings
 
 
 def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
     # 1. Check inputs (limits come from the preset, demo mode has its own)
-    preset = load_preset(ENGINE).for_mode(runtime.demo)
-    settings.check_inputs(preset.limits)
-    settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))
+    preset, settings = checked(settings, ENGINE, runtime.demo)
     yield Log(f"seed {settings.seed}")
     started = time.time()
 
@@ -48,18 +44,7 @@ def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             cancel.raise_if_cancelled()
             return {}
 
-        latents = pipe(
-            prompt=settings.prompt,
-            negative_prompt=settings.negative_prompt or None,
-            num_frames=settings.frames,
-            height=settings.height,
-            width=settings.width,
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.guidance,
-            generator=torch.Generator("cpu").manual_seed(settings.seed),
-            output_type="latent",
-            callback_on_step_end=on_step_end,
-        ).frames
+        latents = denoise(pipe, settings, on_step_end)
 
         # 5. Decode with the VAE, a chunk of frames at a time
         frames = decode_latents(pipe, latents, emit, cancel)
@@ -69,7 +54,7 @@ def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             ENGINE,
             settings,
             settings.seed,
-            models={role: ref.repo for role, ref in preset.models.items()},
+            models=preset.model_ids(),
             device=runtime.policy.device,
             dtype=str(pipe.unet.dtype).removeprefix("torch."),
             started=started,

@@ -88,6 +88,25 @@ def disable_free_noise(pipe) -> None:
             pipe._disable_free_noise_in_block(block)
 
 
+def denoise(pipe, settings, on_step_end: Callable, **extra) -> torch.Tensor:
+    """The pipeline's denoising loop for settings with the common text-to-video fields (prompt,
+    negative_prompt, frames, width, height, steps, guidance, seed); returns the final latents.
+    The seed drives a CPU generator, so a seed gives the same video on any device."""
+    return pipe(
+        prompt=settings.prompt,
+        negative_prompt=settings.negative_prompt or None,
+        num_frames=settings.frames,
+        height=settings.height,
+        width=settings.width,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="latent",
+        callback_on_step_end=on_step_end,
+        **extra,
+    ).frames
+
+
 def decode_latents(
     pipe, latents: torch.Tensor, emit: Callable[[Event], None], cancel: CancelToken, chunk: int = 8
 ) -> np.ndarray:

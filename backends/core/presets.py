@@ -30,6 +30,10 @@ class ModelRef:
     demo: str | None = None  # name of the tiny-model builder used in demo mode
     optional: bool = False  # needed only by an option (e.g. a reference image): fetched when used, not by default
 
+    @property
+    def id(self) -> str:
+        return f"{self.repo}/{self.filename}" if self.filename else self.repo
+
     @classmethod
     def from_yaml(cls, role: str, data: dict[str, Any]) -> "ModelRef":
         patterns = data.get("allow_patterns")
@@ -56,6 +60,10 @@ class EnginePreset:
     limits: dict[str, Any]
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific sections (scheduler, notes)
+
+    def model_ids(self) -> dict[str, str]:
+        """Role -> Hub id (``repo`` or ``repo/file``) of the models every run uses (not the optional ones)."""
+        return {role: ref.id for role, ref in self.models.items() if not ref.optional}
 
     def for_mode(self, demo: bool) -> "EnginePreset":
         """The preset with demo-mode defaults and limits laid over, when ``demo``."""

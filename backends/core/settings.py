@@ -67,3 +67,15 @@ def with_defaults(cls: type[S], defaults: Mapping[str, Any], **values: Any) -> S
     """Settings from preset defaults (those that are fields of ``cls``) overridden by ``values``."""
     names = {f.name for f in dataclasses.fields(cls)}
     return from_dict(cls, {**{k: v for k, v in defaults.items() if k in names}, **values})
+
+
+def checked(settings: S, engine: str, demo: bool) -> tuple[Any, S]:
+    """(preset, settings): ``settings`` checked against the engine preset's limits (demo mode
+    has its own) and with a random seed drawn, so it can be reported and the run repeated."""
+    from .presets import load_preset
+
+    preset = load_preset(engine).for_mode(demo)
+    settings.check_inputs(preset.limits)
+    if hasattr(settings, "seed"):
+        settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))
+    return preset, settings

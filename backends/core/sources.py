@@ -30,7 +30,7 @@ class MissingWeights(RuntimeError):
 
     def __init__(self, engine_label: str, ref: ModelRef, reason: str):
         size = f" (about {ref.size_gb:g} GB)" if ref.size_gb else ""
-        what = f"{ref.repo}/{ref.filename}" if ref.filename else ref.repo
+        what = ref.id
         super().__init__(
             f"Weights for {engine_label} are not in the local cache: {what}{size}. {reason} "
             f"Download them in the Models panel or with `python app.py --download ENGINE`, or put a "

@@ -18,7 +18,7 @@ from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
 from ..core.previews import latents_to_rgb
 from ..core.runtime import Runtime
-from ..core.settings import resolve_seed
+from ..core.settings import checked
 from ..core.video_io import VideoError, caption, read_video, side_by_side, write_mp4
 from .attention_processor import flow_processor_specs
 from .checkpoint import encoder_config_for, load_onlyflow_adapter
@@ -63,9 +63,7 @@ def read_clip(settings: FlowVideoSettings) -> tuple[np.ndarray, FlowVideoSetting
 
 def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
     # 1. Check inputs (limits come from the preset, demo mode has its own)
-    preset = load_preset(ENGINE).for_mode(runtime.demo)
-    settings.check_inputs(preset.limits)
-    settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))
+    preset, settings = checked(settings, ENGINE, runtime.demo)
     yield Log(f"seed {settings.seed}")
     started = time.time()
 
@@ -119,8 +117,7 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             if not settings.sweep:
                 write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
                 emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
-            models = {role: ref.repo + (f"/{ref.filename}" if ref.filename else "")
-                      for role, ref in preset.models.items() if not ref.optional}  # optional ones: when used
+            models = preset.model_ids()  # optional models are named only when used
             if ip_weights:
                 models[ip_ref.role] = f"{ip_ref.repo}/{ip_weights.relative_to(ip_folder).as_posix()}"
             record = sidecar_record(

@@ -15,7 +15,7 @@ import torch
 from diffusers import AnimateDiffPipeline
 from PIL import Image
 
-from ..animatediff.pipeline import configure_free_noise
+from ..animatediff.pipeline import configure_free_noise, denoise
 from ..core.jobs import CancelToken
 from .attention_processor import install_flow_processors
 from .checkpoint import OnlyFlowAdapter
@@ -85,16 +85,4 @@ def generate(
 
         # 4. Denoise with the flow processors installed; they are removed afterwards
         with install_flow_processors(pipe.unet, adapter.processors, adapter.flow_context):
-            return pipe(
-                prompt=settings.prompt,
-                negative_prompt=settings.negative_prompt or None,
-                num_frames=settings.frames,
-                height=settings.height,
-                width=settings.width,
-                num_inference_steps=settings.steps,
-                guidance_scale=settings.guidance,
-                generator=torch.Generator("cpu").manual_seed(settings.seed),
-                output_type="latent",
-                callback_on_step_end=step_end,
-                ip_adapter_image=ip_adapter_image,
-            ).frames
+            return denoise(pipe, settings, step_end, ip_adapter_image=ip_adapter_image)
