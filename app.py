@@ -49,28 +49,40 @@ def download(engine: str, runtime, optional: bool = False) -> int:
     return 0
 
 
+SHARE_WARNING = ("WARNING: --share makes this app public to anyone with the link, and it runs on your GPU. "
+                 "Add --auth USER:PASS to require a login.")
+
+
+def access(args: argparse.Namespace, known_tabs: list[str]) -> tuple[list[str] | None, tuple[str, str] | None]:
+    """(tabs to show, login) from the flags; ValueError for bad values; warns about open shares."""
+    tabs = [t.strip() for t in args.tabs.split(",") if t.strip()] if args.tabs else None
+    unknown = set(tabs or ()) - set(known_tabs)
+    if unknown:
+        raise ValueError(f"unknown tab(s) {', '.join(sorted(unknown))}; known: {', '.join(known_tabs)}")
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if auth and (len(auth) != 2 or not all(auth)):
+        raise ValueError("--auth must look like USER:PASS")
+    if args.share and not auth:
+        print(SHARE_WARNING, file=sys.stderr)
+    return tabs, auth
+
+
 def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
     from backends.cli import runtime_from_args
     from backends.engines import ENGINES
     from ui.app_ui import CSS, TABS, build_app
 
+    try:
+        tabs, auth = access(args, [t.id for t in TABS])
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     runtime = runtime_from_args(args)
     if args.download:
         sys.exit(download(args.download, runtime, args.with_optional))
-    tabs = [t.strip() for t in args.tabs.split(",")] if args.tabs else None
-    unknown = set(tabs or ()) - {t.id for t in TABS}
-    if unknown:
-        sys.exit(f"error: unknown tab(s) {', '.join(sorted(unknown))}; known: {', '.join(t.id for t in TABS)}")
     if runtime.policy.preload:  # ZeroGPU: weights go on `cuda` at start-up
         for engine in ENGINES.values():
             if not tabs or engine.tab in tabs:
                 engine.load(runtime)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    if args.auth and len(auth) != 2:
-        sys.exit("error: --auth must look like USER:PASS")
-    if args.share and not auth:
-        print("WARNING: --share makes this app public to anyone with the link, and it runs on your GPU. "
-              "Add --auth USER:PASS to require a login.", file=sys.stderr)
     app = build_app(runtime, tabs)
     app.queue(max_size=args.max_queue, default_concurrency_limit=args.concurrency)
     app.launch(
