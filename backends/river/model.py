@@ -74,12 +74,6 @@ class Model(nn.Module):
         frames = self.ae.decode(latents.reshape(-1, *latents.shape[-3:]))
         return frames.reshape(*lead, *frames.shape[1:])
 
-    def velocity(self, input_latents, reference_latents, conditioning_latents, index_distances, timestamps):
-        """v(x_t, t | reference, conditioning, distance); see `VectorFieldRegressor.forward`."""
-        return self.vector_field_regressor(
-            input_latents, reference_latents, conditioning_latents, index_distances, timestamps
-        )
-
 
 def load_config(path: str | Path) -> dict:
     """A full config in the official YAML layout (`model`, `training`, `data`, ...)."""

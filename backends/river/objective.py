@@ -58,11 +58,15 @@ def target_velocity(x1: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, sigma:
     return (x1 - (1 - sigma) * x_t) / (1 - (1 - sigma) * t)
 
 
-def flow_matching_loss(model: Model, observations: torch.Tensor, draws: FlowMatchingDraws) -> tuple[torch.Tensor, dict]:
+def flow_matching_loss(model: Model, observations: torch.Tensor, draws: FlowMatchingDraws,
+                       regressor: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict]:
     """MSE between predicted and target velocities for clips ``observations`` [b, N, 3, H, W].
 
-    Returns the loss and the intermediate tensors (named like the official code's).
+    ``regressor`` is the module that is trained (the model's own vector field, or its
+    DistributedDataParallel wrapper). Returns the loss and the intermediate tensors (named like
+    the official code's).
     """
+    regressor = regressor if regressor is not None else model.vector_field_regressor
     device = observations.device
     rows = torch.arange(observations.shape[0], device=device)
     target_indices = draws.target_indices.to(device)
@@ -78,7 +82,7 @@ def flow_matching_loss(model: Model, observations: torch.Tensor, draws: FlowMatc
     input_latents = flow_path(target_latents, draws.noise.to(target_latents), timestamps, model.sigma)
     target_vectors = target_velocity(target_latents, input_latents, timestamps, model.sigma)
     index_distances = reference_indices - conditioning_indices
-    reconstructed_vectors = model.velocity(
+    reconstructed_vectors = regressor(
         input_latents, reference_latents, conditioning_latents, index_distances, timestamps
     )
     loss = F.mse_loss(reconstructed_vectors, target_vectors)

@@ -60,7 +60,7 @@ def conditioned_field(model: Model, latents: torch.Tensor, generator: torch.Gene
     def field(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         chosen = torch.randint(0, n - 1, (b,), generator=generator).to(latents.device)
         conditioning = latents[rows, chosen]
-        return model.velocity(y, reference, conditioning, (n - 1) - chosen, t.to(y).expand(b))
+        return model.vector_field_regressor(y, reference, conditioning, (n - 1) - chosen, t.to(y).expand(b))
 
     return field
 

@@ -250,9 +250,11 @@ class VQModel(nn.Module):
         quantized, _ = self.quantize(latents)
         return self.decode_quantized(quantized)
 
-    def codebook_usage(self, indices: torch.Tensor) -> float:
-        """Fraction of codebook entries used by ``indices`` (a VQ training diagnostic)."""
-        return indices.unique().numel() / self.quantize.embedding.num_embeddings
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass: (reconstruction through straight-through codes, latents, codebook entries, indices)."""
+        latents = self.encode(images)
+        straight_through, indices = self.quantize(latents)
+        return self.decode_quantized(straight_through), latents, self.quantize.lookup(indices), indices
 
 
 def taming_ddconfig(name: str, override: dict | None = None) -> dict:
