@@ -37,11 +37,11 @@ def bouncing_balls(num_frames: int, rng: np.random.Generator, size: int = 64, ma
             dy = centres[:, None] - position[i, 1]
             coverage = np.clip(radius[i] + 0.5 - np.sqrt(dx * dx + dy * dy), 0.0, 1.0)[..., None]
             canvas[:] = canvas * (1 - coverage) + colour[i] * coverage  # later balls are drawn on top
-        position, velocity = _advance(position, velocity, radius, size)
+        position, velocity = advance_balls(position, velocity, radius, size)
     return np.round(frames).astype(np.uint8)
 
 
-def _advance(position: np.ndarray, velocity: np.ndarray, radius: np.ndarray, size: int):
+def advance_balls(position: np.ndarray, velocity: np.ndarray, radius: np.ndarray, size: int):
     """One frame of constant-velocity motion with elastic reflection at the walls."""
     position = position + velocity
     velocity = velocity.copy()

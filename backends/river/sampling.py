@@ -41,6 +41,10 @@ class SamplerSettings:
             raise ValueError(f"{self.steps} steps with warm start {self.warm_start} leave no step to integrate")
 
     @property
+    def steps_per_frame(self) -> int:
+        return len(time_grid(self.sampler, self.steps, self.warm_start)) - 1
+
+    @property
     def nfe_per_frame(self) -> int:
         return nfe_per_frame(self.sampler, self.steps, self.warm_start)
 
@@ -123,7 +127,7 @@ def stream_frames(model: Model, context_frames: torch.Tensor, num_frames: int,
     if num_frames < 1 or num_samples < 1:
         raise ValueError(f"num_frames and num_samples must be >= 1, got {num_frames} and {num_samples}")
     generator = torch.Generator().manual_seed(seed)
-    steps_per_frame = len(time_grid(settings.sampler, settings.steps, settings.warm_start)) - 1
+    steps_per_frame = settings.steps_per_frame
     steps_done = 0
 
     def callback(state: dict) -> None:

@@ -85,8 +85,8 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
     output_dir = Path(settings.output_dir)
     checkpoint_path = output_dir / CHECKPOINT_NAME
     resuming = settings.resume and checkpoint_path.is_file()
-    if resuming:
-        config = load_config(output_dir / CONFIG_NAME)
+    if resuming:  # the run fixes the model; the training block (e.g. a longer schedule) may change
+        config = {**load_config(output_dir / CONFIG_NAME), "training": copy.deepcopy(settings.config["training"])}
     else:
         config = _with_autoencoder_block(settings.config, settings.autoencoder)
     training = config["training"]
