@@ -11,16 +11,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .vector_quantizer import VectorQuantizer
+
 WIDTHS = (32, 64, 128, 256)
 LEAKY_SLOPE = 0.2
 
 
 def _group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(32, channels, eps=1e-6)
-
-
-def _swish(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(x)
 
 
 class ResidualBlock(nn.Module):
@@ -93,7 +91,7 @@ class Encoder(_AttentionCore):
         for block in self.residuals:
             x = block(x)
         x = self.attend(x)
-        return self.out_conv(_swish(self.out_norm(x)))
+        return self.out_conv(F.silu(self.out_norm(x)))
 
 
 class Decoder(_AttentionCore):
@@ -111,29 +109,7 @@ class Decoder(_AttentionCore):
         x = self.attend(self.conv_in(latents))
         for stage in self.residuals:
             x = stage(x)
-        return torch.tanh(self.out_conv(_swish(self.out_norm(x))))
-
-
-class VectorQuantizer(nn.Module):
-    """Classic VQ: nearest codebook entry by squared distance, straight-through gradients."""
-
-    def __init__(self, num_embeddings: int, embedding_dimension: int):
-        super().__init__()
-        self.embedding = nn.Embedding(num_embeddings, embedding_dimension)
-
-    def indices(self, z: torch.Tensor) -> torch.Tensor:
-        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-        codebook = self.embedding.weight
-        distances = flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()
-        return distances.argmin(1).reshape(z.shape[0], z.shape[2], z.shape[3])
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.embedding(indices).permute(0, 3, 1, 2)
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        indices = self.indices(z)
-        quantized = self.lookup(indices)
-        return z + (quantized - z).detach(), indices
+        return torch.tanh(self.out_conv(F.silu(self.out_norm(x))))
 
 
 class VQVAE(nn.Module):

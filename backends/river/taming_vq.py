@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .vector_quantizer import VectorQuantizer
+
 # The hard-coded configurations of the official code (`config:` in the YAML picks one).
 TAMING_CONFIGS: dict[str, dict] = {
     # BAIR 64x64 and KTH: 64x64 images -> 4 x 8 x 8 latents.
@@ -30,10 +32,6 @@ def _group_norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
 
 
-def _swish(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.sigmoid(x)
-
-
 class ResnetBlock(nn.Module):
     """GroupNorm-swish-conv twice, plus a 1x1 `nin_shortcut` when the width changes."""
 
@@ -48,8 +46,8 @@ class ResnetBlock(nn.Module):
             self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(_swish(self.norm1(x)))
-        h = self.conv2(self.dropout(_swish(self.norm2(h))))
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         if hasattr(self, "nin_shortcut"):
             x = self.nin_shortcut(x)
         return x + h
@@ -152,7 +150,7 @@ class Encoder(nn.Module):
             if hasattr(level, "downsample"):
                 h = level.downsample(h)
         h = self.mid(h)
-        return self.conv_out(_swish(self.norm_out(h)))
+        return self.conv_out(F.silu(self.norm_out(h)))
 
 
 class Decoder(nn.Module):
@@ -189,34 +187,7 @@ class Decoder(nn.Module):
                     h = level.attn[i](h)
             if hasattr(level, "upsample"):
                 h = level.upsample(h)
-        return self.conv_out(_swish(self.norm_out(h)))  # no tanh, as in taming
-
-
-class VectorQuantizer(nn.Module):
-    """Nearest-codebook quantiser (`quantize.embedding`) with the straight-through estimator."""
-
-    def __init__(self, n_embed: int, embed_dim: int):
-        super().__init__()
-        self.embedding = nn.Embedding(n_embed, embed_dim)
-        self.embedding.weight.data.uniform_(-1.0 / n_embed, 1.0 / n_embed)
-
-    def indices(self, z: torch.Tensor) -> torch.Tensor:
-        """Codebook index per position of channel-first latents [b, c, h, w] -> [b, h, w]."""
-        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
-        codebook = self.embedding.weight
-        distances = (
-            flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1) - 2 * flat @ codebook.t()
-        )
-        return distances.argmin(1).reshape(z.shape[0], z.shape[2], z.shape[3])
-
-    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        return self.embedding(indices).permute(0, 3, 1, 2)
-
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Quantised latents (gradients pass straight through to ``z``) and the indices."""
-        indices = self.indices(z)
-        quantized = self.lookup(indices)
-        return z + (quantized - z).detach(), indices
+        return self.conv_out(F.silu(self.norm_out(h)))  # no tanh, as in taming
 
 
 class VQModel(nn.Module):

@@ -38,14 +38,15 @@ class SingleDevice:
 
 
 def make_accelerator(device: str | None = None):
-    """An `accelerate.Accelerator` when the package is installed (``device="cpu"`` forces CPU), else one device."""
-    try:
-        from accelerate import Accelerator
-    except ImportError:
-        return SingleDevice(device)
-    if device not in (None, "cpu", "cuda") and not str(device).startswith("cuda"):
-        return SingleDevice(device)
-    return Accelerator(cpu=device == "cpu")
+    """An `accelerate.Accelerator` for the default device, "cpu" or "cuda" when the package is
+    installed; otherwise (or for a specific device such as "cuda:1") one plain device."""
+    if device in (None, "cpu", "cuda"):
+        try:
+            from accelerate import Accelerator
+        except ImportError:
+            return SingleDevice(device)
+        return Accelerator(cpu=device == "cpu")
+    return SingleDevice(device)
 
 
 def endless_batches(dataset: torch.utils.data.Dataset, batch_size: int, seed: int, accelerator,

@@ -15,12 +15,15 @@ import argparse
 import copy
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import save_file
 
 from .bouncing_balls import BouncingBallsDataset, bouncing_balls
 from .cli import print_events
+from .loading import load_river_checkpoint
 from .train_autoencoder import CHECKPOINT_NAME as AE_CHECKPOINT
 from .train_autoencoder import SMALL_DDCONFIG, AutoencoderTrainSettings, autoencoder_block, train_autoencoder
 
@@ -42,7 +45,7 @@ EMBEDDED_CONFIG = {
     },
     "training": {
         "batching": {"batch_size": 16, "num_workers": 0},
-        "optimizer": {"learning_rate": 5e-4, "weight_decay": 5e-6, "num_warmup_steps": 100, "num_training_steps": 2500},
+        "optimizer": {"learning_rate": 5e-4, "weight_decay": 5e-6, "num_warmup_steps": 100, "num_training_steps": 2000},
         "num_observations": FRAMES_PER_CLIP,
         "condition_frames": 2,
         "frames_to_generate": 8,
@@ -79,23 +82,17 @@ def run_river_stage(work_dir: Path, steps: int, device: str | None):
 
 def export(work_dir: Path, asset_dir: Path = ASSET_DIR) -> Path:
     """Write the trained model's weights (safetensors), config and example clips to ``asset_dir``."""
-    from safetensors.torch import save_file
-
-    from .loading import load_river_checkpoint
-
     model = load_river_checkpoint(work_dir / "river" / "model.pth", EMBEDDED_CONFIG)
     asset_dir.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(asset_dir / "model.safetensors"))
     (asset_dir / "config.yaml").write_text(yaml.safe_dump(EMBEDDED_CONFIG, sort_keys=False), encoding="utf-8")
-    import cv2
-
+    # Example clips as lossless PNG frames: the first two are the context, the rest the true future.
     for index in range(NUM_EXAMPLES):
         clip = bouncing_balls(FRAMES_PER_CLIP, np.random.default_rng([EXAMPLE_SEED, index]))
-        # Two context frames side by side per example: frame_0, frame_1.
-        for frame_index in range(2):
-            name = asset_dir / "examples" / f"clip_{index}" / f"frame_{frame_index}.png"
-            name.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(name), cv2.cvtColor(clip[frame_index], cv2.COLOR_RGB2BGR))
+        folder = asset_dir / "examples" / f"clip_{index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for frame_index, frame in enumerate(clip):
+            cv2.imwrite(str(folder / f"frame_{frame_index:02d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     return asset_dir
 
 
@@ -104,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", default="outputs/river_bouncing_balls")
     parser.add_argument("--stage", choices=["all", "autoencoder", "river", "export"], default="all")
     parser.add_argument("--autoencoder-steps", type=int, default=2000)
-    parser.add_argument("--river-steps", type=int, default=2500)
+    parser.add_argument("--river-steps", type=int, default=2000)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
