@@ -19,7 +19,7 @@ import torch
 class SingleDevice:
     """The subset of `accelerate.Accelerator` the trainers use, for one device without accelerate."""
 
-    num_processes, process_index, is_main_process = 1, 0, True
+    process_index, is_main_process = 0, True
 
     def __init__(self, device: str | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -32,9 +32,6 @@ class SingleDevice:
 
     def unwrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
-
-    def wait_for_everyone(self) -> None:
-        pass
 
 
 def make_accelerator(device: str | None = None):

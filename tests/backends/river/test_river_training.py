@@ -46,8 +46,8 @@ def test_river_autoencoder_training_lowers_loss_and_saves(trained_autoencoder):
 
 
 def river_settings(folder, data, autoencoder, steps, **overrides):
-    return RiverTrainSettings(str(folder), tiny_config(30), data, str(autoencoder), max_steps=steps, log_every=2,
-                              preview_every=4, save_every=4, preview_frames=2, device="cpu", **overrides)
+    options = dict(max_steps=steps, log_every=2, preview_every=4, save_every=4, preview_frames=2, device="cpu")
+    return RiverTrainSettings(str(folder), tiny_config(30), data, str(autoencoder), **{**options, **overrides})
 
 
 def fixed_batch_loss(model, clips):
@@ -90,7 +90,8 @@ def test_river_stop_keeps_a_checkpoint(tmp_path, tiny_clips, trained_autoencoder
     token = CancelToken()
     seen = []
     with pytest.raises(JobCancelled):
-        for event in train_river(river_settings(tmp_path, tiny_clips, autoencoder, 50), cancel=token):
+        # "cpu:0" names one device: the trainer runs without accelerate's wrapper.
+        for event in train_river(river_settings(tmp_path, tiny_clips, autoencoder, 50, device="cpu:0"), cancel=token):
             seen.append(event)
             if isinstance(event, Metric) and event.step >= 3:
                 token.cancel()
@@ -105,3 +106,13 @@ def test_river_training_settings_are_checked(tmp_path, tiny_clips):
         collect(train_river(RiverTrainSettings(str(tmp_path), tiny_config(), tiny_clips, resume=False)))
     with pytest.raises(ValueError, match="'training' block"):
         collect(train_river(RiverTrainSettings(str(tmp_path), {"model": {}}, tiny_clips, "ae.pth")))
+
+
+def test_river_accelerate_is_used_for_default_devices_only():
+    from accelerate import Accelerator
+
+    from backends.river.train_common import SingleDevice, make_accelerator
+
+    assert isinstance(make_accelerator("cpu"), Accelerator)
+    single = make_accelerator("cpu:0")
+    assert isinstance(single, SingleDevice) and single.device == torch.device("cpu:0")
