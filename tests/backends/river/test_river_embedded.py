@@ -1,0 +1,39 @@
+"""The embedded bouncing-balls model shipped in assets/: loads offline, predicts, beats repeat-last."""
+
+import pytest
+import torch
+
+from backends.river.evaluate import fresh_clips, score_predictions
+from backends.river.loading import EMBEDDED_DIR, list_models, load_embedded
+from backends.river.sampling import SamplerSettings, stream_frames
+
+CONTEXT, PREDICTED, CLIPS = 2, 8, 16
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    model, config = load_embedded()
+    return model, SamplerSettings(**config["sampling"])
+
+
+def test_river_embedded_assets_are_small_and_listed():
+    size = sum(p.stat().st_size for p in EMBEDDED_DIR.rglob("*") if p.is_file())
+    assert size <= 25 * 2**20
+    assert list_models()[0].kind == "embedded"
+    assert sorted(EMBEDDED_DIR.glob("examples/*"))  # example context clips ship with it
+
+
+def test_river_embedded_predicts_frames_of_the_right_shape(embedded):
+    model, settings = embedded
+    clip = fresh_clips(1, CONTEXT, seed=99)[0]
+    frames = list(stream_frames(model, clip, PREDICTED, settings, num_samples=2, seed=0))
+    assert len(frames) == PREDICTED
+    assert all(f.shape == (2, 3, 64, 64) and f.dtype == torch.float32 for _, f in frames)
+
+
+def test_river_embedded_beats_repeat_last_frame(embedded):
+    model, settings = embedded
+    scores = score_predictions(model, fresh_clips(CLIPS, CONTEXT + PREDICTED), CONTEXT, settings)
+    assert scores.model_mean > scores.repeat_last_mean + 1.0, (
+        f"model {scores.model_mean:.2f} dB vs repeat-last {scores.repeat_last_mean:.2f} dB over frames 1-{PREDICTED}"
+    )

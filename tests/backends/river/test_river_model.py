@@ -1,0 +1,51 @@
+"""Building models from the official YAML layout, and what the config loader refuses."""
+
+import pytest
+import torch
+
+from backends.river.model import Model, build_autoencoder, load_config
+from backends.river.ours_vqvae import OursAutoencoder
+from backends.river.taming_vq import TAMING_CONFIGS, VQModel
+
+from .conftest import tiny_config
+
+
+def test_river_model_from_config_and_frozen_autoencoder():
+    model = Model(tiny_config()["model"])
+    assert model.latent_shape == (4, 8, 8) and model.image_size == (16, 16)
+    assert not any(p.requires_grad for p in model.ae.parameters())
+    model.train()
+    assert model.vector_field_regressor.training and not model.ae.training
+    latents = model.encode(torch.rand(2, 3, 3, 16, 16) * 2 - 1)  # [b, T, ...] keeps its leading dims
+    assert latents.shape == (2, 3, 4, 8, 8)
+    assert model.decode(latents).shape == (2, 3, 3, 16, 16)
+
+
+def test_river_autoencoder_families():
+    with torch.device("meta"):
+        f8 = build_autoencoder({"type": "ldm-vq", "config": "f8_small"})
+        ours = build_autoencoder({"type": "ours", "encoder": {"in_channels": 3, "out_channels": 4},
+                                  "vector_quantizer": {"num_embeddings": 8192, "embedding_dimension": 4},
+                                  "decoder": {"in_channels": 4, "out_channels": 3}})
+    assert isinstance(f8, VQModel) and f8.downsample_factor == 8 and f8.latent_channels == 4
+    assert f8.ddconfig == TAMING_CONFIGS["f8_small"]
+    assert isinstance(ours, OursAutoencoder) and ours.downsample_factor == 8 and ours.latent_channels == 4
+    with pytest.raises(ValueError, match="unknown.*ddconfig"):
+        build_autoencoder({"type": "ldm-vq", "config": "f4_huge"})  # the official code would silently use f16
+    with pytest.raises(ValueError, match="'ldm-vq' or 'ours'"):
+        build_autoencoder({"type": "vae"})
+
+
+def test_river_regressor_checks_latent_size_and_head():
+    model = Model(tiny_config()["model"]).eval()
+    with pytest.raises(ValueError, match="state_res"):
+        model.vector_field_regressor(*[torch.zeros(1, 4, 4, 4)] * 3, torch.tensor([1]), torch.tensor([0.5]))
+    with pytest.raises(ValueError, match="out_norm"):
+        Model({**tiny_config()["model"], "vector_field_regressor": {**tiny_config()["model"]["vector_field_regressor"],
+                                                                    "out_norm": "gn"}})
+
+
+def test_river_config_loader(tmp_path):
+    (tmp_path / "bad.yaml").write_text("training: {}\n")
+    with pytest.raises(ValueError, match="'model' block"):
+        load_config(tmp_path / "bad.yaml")
