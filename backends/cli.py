@@ -33,7 +33,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loras-dir", default="loras", help="folder of LoRA files offered in the pickers")
     parser.add_argument("--models-dir", default=None,
                         help="folder with local copies of Hub repos as <org>/<name> (also $FLOWSTUDIO_MODELS_DIR)")
-    parser.add_argument("--model", action="append", default=[], metavar="REPO=PATH",
+    parser.add_argument("--model-path", action="append", default=[], metavar="REPO=PATH", dest="model_paths",
                         help="use a local folder for one Hub repo (repeatable)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
 
@@ -47,7 +47,7 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
             output_dir=args.output_dir,
             loras_dir=args.loras_dir,
             models_dir=args.models_dir,
-            model_paths=parse_model_paths(",".join(args.model)),
+            model_paths=parse_model_paths(",".join(args.model_paths)),
             force_cpu=args.cpu,
         )
     )

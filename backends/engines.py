@@ -55,6 +55,21 @@ ENGINES: dict[str, Engine] = {
         load_path="backends.onlyflow.job:load",
         cli_names=("flow-video", "onlyflow"),
     ),
+    "river": Engine(
+        name="river",
+        tab="frame_prediction",
+        settings_path="backends.river.settings:FramePredictionSettings",
+        job_path="backends.river.job:run",
+        load_path="backends.river.job:load_default",
+        cli_names=("frame-prediction", "river"),
+    ),
+    "river_train": Engine(
+        name="river_train",
+        tab="frame_prediction",
+        settings_path="backends.river.settings:RiverTrainingSettings",
+        job_path="backends.river.train_job:run",
+        cli_names=("river-train",),
+    ),
 }
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from backends.core.runtime import Runtime
 
-from . import flow_video, long_video, models_panel, placeholder
+from . import flow_video, frame_prediction, long_video, models_panel, placeholder
 
 CSS = ".demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
 
@@ -30,7 +30,7 @@ TABS = (
     Tab("lora_trainer", "Motion LoRA trainer", _coming("lora_trainer", "The motion LoRA trainer (MotionDirector)")),
     Tab("image_to_video", "Image-to-video", _coming("image_to_video", "Image-to-video (ConsistI2V)")),
     Tab(long_video.TAB_ID, "Long text-to-video", long_video.build),
-    Tab("frame_prediction", "Frame prediction", _coming("frame_prediction", "Frame prediction (RIVER)")),
+    Tab(frame_prediction.TAB_ID, "Frame prediction", frame_prediction.build),
 )
 
 

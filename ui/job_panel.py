@@ -11,7 +11,9 @@ import gradio as gr
 
 from backends.core.runtime import Runtime
 
-from .common import GPU_QUEUE, LoraPicker, drive, new_token, stop
+from backends.core.jobs import Metric
+
+from .common import GPU_QUEUE, JobView, LoraPicker, drive, new_token, stop
 
 
 @dataclass
@@ -21,17 +23,34 @@ class JobPanel:
     tab_id: str
     status: gr.Markdown
     preview: gr.Image
-    result: gr.Video
-    gallery: gr.Gallery
-    sidecar: gr.JSON
-    reuse: gr.Button
+    result: gr.Video | None = None
     artifacts: dict[str, gr.Video] = field(default_factory=dict)  # label prefix -> component
+    metrics: gr.components.Component | None = None  # shows ``metrics_value(view.metrics)``
+    metrics_value: Callable[[list[Metric]], Any] | None = None
+    gallery: gr.Gallery | None = None
+    sidecar: gr.JSON | None = None
+    reuse: gr.Button | None = None
     token: gr.State = None
     selected: gr.State = None
 
     @property
     def outputs(self) -> list[gr.components.Component]:
-        return [self.status, self.preview, self.result, self.gallery, *self.artifacts.values()]
+        optional = [self.result, self.gallery, self.metrics]
+        return [self.status, self.preview, *(c for c in optional if c is not None), *self.artifacts.values()]
+
+    def updates(self, view: JobView) -> tuple:
+        """One value per ``outputs`` entry; unchanged ones are skipped."""
+        values = [view.markdown(), view.preview if view.preview is not None else gr.skip()]
+        if self.result is not None:
+            values.append(view.result.path if view.result else gr.skip())
+        if self.gallery is not None:
+            values.append(self.gallery_items() if view.finished else gr.skip())
+        if self.metrics is not None:
+            values.append(self.metrics_value(view.metrics) if view.metrics else gr.skip())
+        for prefix in self.artifacts:
+            path = next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
+            values.append(path or gr.skip())
+        return tuple(values)
 
     def gallery_items(self) -> list[tuple[str, str]]:
         return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine)]
@@ -43,34 +62,42 @@ class JobPanel:
 
 def caption_of(record: Mapping[str, Any]) -> str:
     settings = record.get("settings", {})
-    prompt = str(settings.get("prompt", ""))[:60]
-    return f"{prompt} · seed {record.get('seed')}".strip(" ·")
+    text = str(settings.get("prompt") or settings.get("model") or "")[:60]
+    return f"{text} · seed {record.get('seed')}".strip(" ·")
 
 
 def job_panel(runtime: Runtime, engine: str, tab_id: str, artifact_labels: Sequence[str] = (),
-              preview_label: str = "Live preview (latents, every step)") -> JobPanel:
-    """Build the panel's components in the current layout context."""
-    status = gr.Markdown("Ready.", elem_id=f"{tab_id}_status")
-    artifacts = {label: gr.Video(label=label, interactive=False, autoplay=True, loop=True, height=256,
-                                 elem_id=f"{tab_id}_artifact_{i}")
-                 for i, label in enumerate(artifact_labels)}
-    preview = gr.Image(label=preview_label, interactive=False, format="jpeg", elem_id=f"{tab_id}_preview")
-    result = gr.Video(label="Result", interactive=False, autoplay=True, loop=True, height=384, elem_id=f"{tab_id}_result")
-    panel = JobPanel(runtime, engine, tab_id, status, preview, result, None, None, None, artifacts)
-    panel.gallery = gr.Gallery(value=panel.gallery_items, label="Past outputs", columns=4, height=220, preview=False,
-                               object_fit="contain")
-    panel.reuse = gr.Button("Use the selected output's settings", size="sm")
-    panel.sidecar = gr.JSON(label="Settings of the selected output")
+              preview_label: str = "Live preview (latents, every step)", result: bool = True, gallery: bool = True,
+              metrics: tuple[gr.components.Component, Callable[[list[Metric]], Any]] | None = None) -> JobPanel:
+    """Build the panel's components in the current layout context. ``metrics``: a component
+    created by the caller and how to turn the job's metrics into its value."""
+    panel = JobPanel(runtime, engine, tab_id, gr.Markdown("Ready.", elem_id=f"{tab_id}_status"), None)
+    panel.artifacts = {label: gr.Video(label=label, interactive=False, autoplay=True, loop=True, height=256,
+                                       elem_id=f"{tab_id}_artifact_{i}")
+                       for i, label in enumerate(artifact_labels)}
+    panel.preview = gr.Image(label=preview_label, interactive=False, format="jpeg", elem_id=f"{tab_id}_preview")
+    if metrics:
+        panel.metrics, panel.metrics_value = metrics
+        panel.metrics.render()
+    if result:
+        panel.result = gr.Video(label="Result", interactive=False, autoplay=True, loop=True, height=384,
+                                elem_id=f"{tab_id}_result")
+    if gallery:
+        panel.gallery = gr.Gallery(label="Past outputs", columns=4, height=220, preview=False, object_fit="contain")
+        gr.on(None, panel.gallery_items, outputs=panel.gallery, api_visibility="private")  # filled on page load
+        panel.reuse = gr.Button("Use the selected output's settings", size="sm")
+        panel.sidecar = gr.JSON(label="Settings of the selected output")
     panel.token, panel.selected = gr.State(None), gr.State(-1)
     return panel
 
 
 def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.components.Component],
              make_settings: Callable[[dict[str, Any]], Any], api_name: str, loras: LoraPicker | None = None,
-             optional: Sequence[str] = ()) -> None:
+             optional: Sequence[str] = ()):
     """``button`` runs a job whose settings ``make_settings`` builds from the controls' values
     (by name, plus ``"loras"``); the panel shows its progress and result. API callers may leave
-    out the ``optional`` controls (uploads with no initial value; they arrive as None)."""
+    out the ``optional`` controls (uploads with no initial value; they arrive as None). Returns
+    the run event, for chaining what should happen after it."""
     names = list(controls)
     lora_components = loras.components if loras else []
 
@@ -81,15 +108,7 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
             named["loras"] = LoraPicker.choices(list(values[len(names) : -1]))
         settings = make_settings(named)
         for view in drive(panel.engine, settings, token, panel.runtime, progress):
-            arrived = {prefix: next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
-                       for prefix in panel.artifacts}
-            yield (
-                view.markdown(),
-                view.preview if view.preview is not None else gr.skip(),
-                view.result.path if view.result else gr.skip(),
-                panel.gallery_items() if view.finished else gr.skip(),
-                *(path or gr.skip() for path in arrived.values()),
-            )
+            yield panel.updates(view)
 
     # Name the API's parameters after the settings (``client.predict(prompt=..., frames=...)``).
     lora_names = [f"lora_{i + 1}_{part}" for i in range(len(lora_components) // 2) for part in ("source", "weight")]
@@ -104,7 +123,7 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
     parameters.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
     generate.__signature__ = inspect.Signature(parameters)
 
-    button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
+    return button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
         generate,
         inputs=[*controls.values(), *lora_components, panel.token],
         outputs=panel.outputs,
@@ -116,6 +135,8 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
 def wire_panel(panel: JobPanel, stop_button: gr.Button, reusable: Mapping[str, gr.components.Component]) -> None:
     """Stop, gallery selection, and putting a past output's settings back into ``reusable``."""
     stop_button.click(stop, inputs=panel.token, outputs=panel.status, queue=False, api_name=f"{panel.tab_id}_stop")
+    if panel.gallery is None:
+        return
 
     def on_select(event: gr.SelectData):
         return event.index, panel.record(event.index)

@@ -18,9 +18,10 @@ def build(runtime: Runtime) -> None:
     with gr.Accordion("Models", open=False):
         gr.Markdown(
             "Weights load on first use and stay cached. Offline? Put copies of the repositories in "
-            "`$FLOWSTUDIO_MODELS_DIR/<org>/<name>` or pass `--model REPO=PATH`."
+            "`$FLOWSTUDIO_MODELS_DIR/<org>/<name>` or pass `--model-path REPO=PATH`."
         )
-        table = gr.Dataframe(value=lambda: weight_rows(runtime), headers=HEADERS, interactive=False, wrap=True)
+        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True)
+        gr.on(None, lambda: weight_rows(runtime), outputs=table, api_visibility="private")  # filled on page load
         with gr.Row():
             engine = gr.Dropdown(list(ENGINES), value=next(iter(ENGINES)), label="Engine", scale=2)
             optional = gr.Checkbox(False, label="Also optional weights (e.g. the IP-Adapter for reference images)",

@@ -35,7 +35,7 @@ class MissingWeights(RuntimeError):
             f"Weights for {engine_label} are not in the local cache: {what}{size}. {reason} "
             f"Download them in the Models panel or with `python app.py --download ENGINE`, or put a "
             f"copy of the repository in $FLOWSTUDIO_MODELS_DIR/{ref.repo} (or map it with "
-            f"--model {ref.repo}=PATH)."
+            f"--model-path {ref.repo}=PATH)."
         )
         self.ref = ref
 

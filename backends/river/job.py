@@ -11,45 +11,30 @@ and sidecars is the shared runtime's part.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Generator
+from pathlib import Path
+from typing import Generator, Iterator
 
 import numpy as np
 import torch
 
-from ..core.jobs import CancelToken, Event, Preview, StepTimer, run_in_thread
+from ..core.jobs import CancelToken, Event, Log, Metric, Preview, Result, StepTimer, run_in_thread
+from ..core.outputs import sidecar_record
+from ..core.presets import load_preset
+from ..core.runtime import Runtime
+from ..core.settings import checked
+from ..core.video_io import IMAGE_SUFFIXES, VideoError, caption, read_images, read_video, side_by_side
 from .data import square_resize
 from .evaluate import psnr, ssim
+from .loading import RELEASES, ModelEntry, list_models, load_embedded, load_model_folder, load_release
 from .model import Model
-from .sampling import SamplerSettings, stream_frames
+from .sampling import stream_frames
+from .settings import EMBEDDED_MODEL, ENGINE, FramePredictionSettings
+
+TRAINED_MODELS = "river_models"  # under the outputs folder: models trained in the app
+PREDICTED = (255, 150, 40)  # the frame colour of predicted frames in comparison videos
 from .train_common import to_uint8_frames
-
-
-@dataclass(frozen=True)
-class FramePredictionSettings:
-    context_frames: int = 2
-    predict_frames: int = 8
-    sampler: str = "euler"
-    steps: int = 8
-    warm_start: float = 0.0
-    samples: int = 1
-    seed: int = 0
-
-    @property
-    def sampler_settings(self) -> SamplerSettings:
-        return SamplerSettings(self.sampler, self.steps, self.warm_start)
-
-    def check_inputs(self, video_frames: int) -> None:
-        """Raise `ValueError` naming the first bad argument (``video_frames``: frames available)."""
-        if self.context_frames < 1:
-            raise ValueError(f"context_frames must be at least 1, got {self.context_frames}")
-        if self.context_frames > video_frames:
-            raise ValueError(f"context_frames is {self.context_frames} but the video has only {video_frames} frames")
-        if self.predict_frames < 1:
-            raise ValueError(f"predict_frames must be at least 1, got {self.predict_frames}")
-        if self.samples < 1:
-            raise ValueError(f"samples must be at least 1, got {self.samples}")
-        self.sampler_settings.check()
 
 
 @dataclass
@@ -78,7 +63,7 @@ def predict_video(model: Model, video: np.ndarray, settings: FramePredictionSett
                   cancel: CancelToken | None = None) -> Generator[Event, None, FramePrediction]:
     """Predict ``settings.predict_frames`` frames after the first ``context_frames`` of ``video``."""
     # 1. Check inputs
-    settings.check_inputs(len(video))
+    settings.check_for(len(video))
     cancel = cancel or CancelToken()
     sampler = settings.sampler_settings
 
@@ -119,3 +104,118 @@ def predict_video(model: Model, video: np.ndarray, settings: FramePredictionSett
         result.ssim = ssim(scored, truth[None].expand_as(scored)).mean(0).tolist()
     return result
 
+
+
+# -- the app's frame-prediction job: input, model, prediction, outputs ---------------------------
+
+def available_models(runtime: Runtime) -> list[ModelEntry]:
+    """The embedded model, the four releases, and models trained here (under the outputs folder)."""
+    return list_models([runtime.outputs.root / TRAINED_MODELS])
+
+
+def load_model(runtime: Runtime, name: str, emit=lambda event: None) -> tuple[Model, dict]:
+    """(model, config) for a name from ``available_models``; cached until another engine needs memory."""
+    entries = available_models(runtime)
+    entry = next((e for e in entries if e.name == name), None)
+    if entry is None:
+        raise ValueError(f"model must be one of {', '.join(e.name for e in entries)}, got {name!r}")
+    device = runtime.policy.device
+
+    def load() -> tuple[Model, dict]:
+        if entry.kind == "embedded":
+            return load_embedded(device)
+        if entry.kind == "release":
+            release = RELEASES[entry.name.removeprefix("river_")]
+            preset = load_preset(ENGINE)
+            folder = runtime.sources.resolve(preset.models[release.name], preset.label, emit)
+            emit(Log(f"loading {release.repo_id}"))
+            return load_release(release.name, folder, device), {}
+        return load_model_folder(entry.location, device)
+
+    # A model trained again under the same name is a new model: its files' times are in the key.
+    stamp = max((p.stat().st_mtime for p in Path(entry.location).glob("*") if p.is_file()), default=0)
+    return runtime.models.get(f"river:{entry.kind}:{entry.location}:{stamp}", load)
+
+
+def load_default(runtime: Runtime) -> tuple[Model, dict]:
+    """The embedded model, for ZeroGPU's start-up placement."""
+    return load_model(runtime, EMBEDDED_MODEL)
+
+
+def read_input(settings: FramePredictionSettings) -> np.ndarray:
+    """The frames from the start frame on: context plus, when the clip has it, the true continuation."""
+    needed = settings.start_frame + settings.context_frames + settings.predict_frames
+    if settings.images:
+        frames = read_images(list(settings.images)).frames
+    elif Path(settings.input).is_dir():
+        paths = sorted(p for p in Path(settings.input).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        frames = read_images(paths).frames
+    else:
+        frames = read_video(settings.input, max_frames=needed).frames
+    frames = frames[settings.start_frame : needed]
+    if len(frames) < settings.context_frames:
+        raise VideoError(f"the input has {len(frames)} frames from frame {settings.start_frame} on; "
+                         f"{settings.context_frames} context frames are needed")
+    return frames
+
+
+def comparison_video(prediction: FramePrediction, min_height: int = 192) -> np.ndarray:
+    """[truth |] sample 1 | sample 2 ... ; predicted frames framed in orange, small frames enlarged."""
+    samples, total, height, width, _ = prediction.frames.shape
+    scale = max(1, -(-min_height // height))
+    columns = []
+    if prediction.ground_truth is not None:
+        truth = np.zeros_like(prediction.frames[0])  # black where the clip has no more frames
+        truth[: prediction.context_frames] = prediction.frames[0, : prediction.context_frames]
+        truth[prediction.context_frames : prediction.context_frames + len(prediction.ground_truth)] = prediction.ground_truth
+        columns.append(("truth", truth))
+    columns += [(f"sample {i + 1}", prediction.frames[i]) for i in range(samples)]
+    panels = []
+    for label, frames in columns:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2).copy()
+        frames[prediction.context_frames :, :2], frames[prediction.context_frames :, -2:] = PREDICTED, PREDICTED
+        frames[prediction.context_frames :, :, :2], frames[prediction.context_frames :, :, -2:] = PREDICTED, PREDICTED
+        panels.append(caption(frames, label))
+    return side_by_side(panels)
+
+
+def repeat_last_psnr(prediction: FramePrediction) -> list[float]:
+    """PSNR of the 'repeat the last context frame' baseline against the true continuation."""
+    if prediction.ground_truth is None:
+        return []
+    last = torch.from_numpy(prediction.frames[0, prediction.context_frames - 1]).float() / 127.5 - 1
+    truth = torch.from_numpy(prediction.ground_truth).float() / 127.5 - 1
+    return psnr(last.permute(2, 0, 1)[None], truth.permute(0, 3, 1, 2)).tolist()
+
+
+def run(settings: FramePredictionSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+    # 1. Check inputs; read the clip (context + the true continuation if there is one)
+    preset, settings = checked(settings, ENGINE, runtime.demo)
+    yield Log(f"seed {settings.seed}")
+    started = time.time()
+    frames = read_input(settings)
+
+    # 2. Load the model (a release is fetched on first use)
+    loaded: list = []
+    yield from run_in_thread(lambda emit: loaded.append(load_model(runtime, settings.model, emit)), cancel)
+    model, _ = loaded[0]
+    yield Log(f"{settings.model}: {model.image_size[0]}x{model.image_size[1]} frames, "
+              f"{settings.sampler_settings.nfe_per_frame} network evaluations per frame")
+
+    # 3. Predict, streaming each decoded frame
+    prediction = yield from predict_video(model, frames, settings, cancel)
+
+    # 4. Scores against the true continuation, then the video and its sidecar
+    baseline = repeat_last_psnr(prediction)
+    for index, (p, s, b) in enumerate(zip(prediction.psnr, prediction.ssim, baseline)):
+        yield Metric("psnr", index + 1, p)
+        yield Metric("ssim", index + 1, s)
+        yield Metric("psnr_repeat_last", index + 1, b)
+    record = sidecar_record(
+        ENGINE, settings, settings.seed, models={"river": settings.model}, device=runtime.policy.device,
+        dtype="float32", started=started, demo=runtime.demo, psnr=prediction.psnr, ssim=prediction.ssim,
+        psnr_repeat_last=baseline, nfe_per_frame=prediction.nfe_per_frame, model_size=list(model.image_size),
+    )
+    saved = runtime.outputs.save_video(ENGINE, comparison_video(prediction), settings.fps, record, tag=settings.seed)
+    yield Result(str(saved.path), str(saved.sidecar), settings.seed,
+                 {"psnr": prediction.psnr, "ssim": prediction.ssim, "psnr_repeat_last": baseline})

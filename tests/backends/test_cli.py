@@ -16,7 +16,7 @@ TINY = ["--frames", "16", "--steps", "2", "--width", "64", "--height", "64", "--
 
 
 def model_flags(tiny_weights):
-    return [arg for repo, path in tiny_weights.items() for arg in ("--model", f"{repo}={path}")]
+    return [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
 
 
 def test_run_writes_the_video_and_sidecar_and_copies_to_output(tiny_weights, tmp_path, capsys):

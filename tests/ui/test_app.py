@@ -23,7 +23,7 @@ def long_video_args(prompt="a lighthouse at dusk", frames=16, steps=2, seed=1):
 @pytest.fixture(scope="module")
 def served(tiny_weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("app_outputs")
-    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model", f"{repo}={path}")]
+    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
     args = flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", "7870", *model_flags])
     app = flow_app.launch(args, prevent_thread_lock=True)
     yield Client(app.local_url, verbose=False), out
@@ -126,3 +126,25 @@ def test_non_video_and_corrupt_uploads_are_clear_messages(served, tmp_path, cont
         client.predict(**flow_video_args(bad), api_name="/flow_video")
     status, *_ = client.predict(**long_video_args(steps=1), api_name="/long_video")
     assert status.startswith("**Done")  # still serving
+
+
+def test_train_then_predict_with_the_new_model(served, tmp_path):
+    from backends.river.bouncing_balls import bouncing_balls
+
+    client, out = served
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index in range(3):
+        write_mp4(bouncing_balls(8, np.random.default_rng(index), size=32), clips / f"{index}.mp4", fps=8)
+    status, preview, plot = client.predict(data=str(clips), name="balls", image_size=32, frames_per_sample=5,
+                                           autoencoder_steps=2, steps=3, batch_size=2, preview_every=2, save_every=2,
+                                           api_name="/river_train")
+    assert status.startswith("**Done") and (out / "river_models" / "balls" / "model.pth").is_file()
+    assert Path(preview).exists() and plot
+    status, preview, result, gallery, scores = client.predict(
+        model="balls", input=handle_file(str(clips / "0.mp4")), context_frames=2, predict_frames=3, steps=1, seed=4,
+        api_name="/frame_prediction")
+    assert status.startswith("**Done · seed 4") and Path(result["video"] if isinstance(result, dict) else result).exists()
+    assert [row[0] for row in scores["data"]] == [1, 2, 3]
+    with pytest.raises(AppError, match="model must be one of"):
+        client.predict(model="missing", input=handle_file(str(clips / "0.mp4")), api_name="/frame_prediction")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def page_url(tiny_weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("browser_outputs")
-    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model", f"{repo}={path}")]
+    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
     app = flow_app.launch(flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", "7880", *model_flags]),
                           prevent_thread_lock=True)
     yield app.local_url

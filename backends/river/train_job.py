@@ -1,0 +1,110 @@
+"""Training RIVER on your own clips, as one app job: the autoencoder (trained here, or an official
+one), then the vector field. The run folder is `outputs/river_models/<name>/`; once it holds a
+checkpoint the model appears in the frame-prediction model list. Stop keeps the last checkpoint;
+running again with the same name resumes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Iterator
+
+from ..core.checkpoints import load_checkpoint
+from ..core.jobs import CancelToken, Event, Log, Result
+from ..core.presets import load_preset
+from ..core.runtime import Runtime
+from ..core.settings import checked
+from ..core.outputs import settings_dict, software_versions
+from .job import TRAINED_MODELS
+from .loading import RELEASES
+from .train_autoencoder import CHECKPOINT_NAME as AE_CHECKPOINT
+from .train_autoencoder import SMALL_DDCONFIG, AutoencoderTrainSettings, train_autoencoder
+from .train_embedded import EMBEDDED_CONFIG
+from .train_river import RiverTrainSettings, train_river
+from .settings import ENGINE, TRAIN_ENGINE, RiverTrainingSettings
+
+def river_config(settings: RiverTrainingSettings, autoencoder_block: dict | None, latent: tuple[int, int]) -> dict:
+    """The official YAML layout for this run, from the embedded model's recipe."""
+    config = copy.deepcopy(EMBEDDED_CONFIG)
+    config["name"] = settings.name
+    config["data"].update(input_size=settings.image_size, crop_size=settings.image_size,
+                          frames_per_sample=settings.frames_per_sample)
+    regressor = config["model"]["vector_field_regressor"]
+    regressor.update(state_size=latent[0], state_res=[latent[1], latent[1]], inner_dim=settings.inner_dim)
+    if autoencoder_block is not None:
+        config["model"]["autoencoder"] = autoencoder_block
+    training = config["training"]
+    training["batching"]["batch_size"] = settings.batch_size
+    training["optimizer"].update(learning_rate=settings.learning_rate, num_training_steps=settings.steps,
+                                 num_warmup_steps=min(training["optimizer"]["num_warmup_steps"], settings.steps // 10))
+    training["num_observations"] = settings.frames_per_sample
+    return config
+
+
+def latent_of(ddconfig: dict, image_size: int) -> tuple[int, int]:
+    """(channels, side) of a taming VQ autoencoder's latents for square frames of ``image_size``."""
+    return ddconfig["embed_dim"], image_size // 2 ** (len(ddconfig["ch_mult"]) - 1)
+
+
+def autoencoder_source(settings: RiverTrainingSettings, runtime: Runtime, folder: Path, emit) -> tuple[str, dict | None, tuple[int, int]]:
+    """(weights file, `autoencoder:` block or None when the file carries its own, latent (C, side))."""
+    if settings.autoencoder == "train":
+        return str(folder / "autoencoder" / AE_CHECKPOINT), None, latent_of(SMALL_DDCONFIG, settings.image_size)
+    if settings.autoencoder in RELEASES:  # an official autoencoder: the `ae.*` part of the release's model.pth
+        release = RELEASES[settings.autoencoder]
+        preset = load_preset(ENGINE)
+        path = runtime.sources.resolve(preset.models[release.name], preset.label, emit) / release.model_file
+        regressor = release.model_config["vector_field_regressor"]
+        factor = release.image_size // regressor["state_res"][0]
+        return str(path), release.model_config["autoencoder"], (regressor["state_size"], settings.image_size // factor)
+    path = Path(settings.autoencoder)
+    stored = load_checkpoint(path) if path.is_file() else None
+    block = stored.get("config") if isinstance(stored, dict) else None
+    if not isinstance(block, dict) or "ddconfig" not in block:
+        raise ValueError(f"autoencoder must be 'train', a release ({', '.join(RELEASES)}) or an {AE_CHECKPOINT} "
+                         f"written by this app's autoencoder trainer, got {settings.autoencoder!r}")
+    return str(path), None, latent_of(block["ddconfig"], settings.image_size)
+
+
+def run(settings: RiverTrainingSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+    # 1. Check inputs and the run folder
+    _, settings = checked(settings, TRAIN_ENGINE, runtime.demo)
+    if not Path(settings.data).exists():
+        raise ValueError(f"data not found: {settings.data}")
+    folder = runtime.outputs.root / TRAINED_MODELS / settings.name
+    started = time.time()
+    events: list[Event] = []
+    weights, block, latent = autoencoder_source(settings, runtime, folder, events.append)
+    yield from events
+
+    # 2. Stage 1: the autoencoder (skipped with an official one; resumes or returns when done)
+    if settings.autoencoder == "train":
+        yield Log(f"stage 1/2: autoencoder, {settings.autoencoder_steps} steps")
+        yield from (event for event in train_autoencoder(AutoencoderTrainSettings(
+            output_dir=str(folder / "autoencoder"), data=settings.data, image_size=settings.image_size,
+            max_steps=settings.autoencoder_steps, batch_size=settings.batch_size, preview_every=settings.preview_every,
+            save_every=settings.save_every, seed=settings.seed, resume=settings.resume,
+            device=runtime.policy.device), cancel) if not isinstance(event, Result))
+
+    # 3. Stage 2: the vector field, into the run folder (loadable as a model from here on)
+    yield Log(f"stage 2/2: vector field, {settings.steps} steps")
+    config = river_config(settings, block, latent)
+    result = None
+    for event in train_river(RiverTrainSettings(
+            output_dir=str(folder), config=config, data=settings.data, autoencoder=weights, max_steps=settings.steps,
+            preview_every=settings.preview_every, save_every=settings.save_every, seed=settings.seed,
+            resume=settings.resume, device=runtime.policy.device), cancel):
+        if isinstance(event, Result):
+            result = event
+        else:
+            yield event
+
+    # 4. A sidecar next to the model: how it was trained
+    sidecar = folder / "flowstudio.json"
+    sidecar.write_text(json.dumps({
+        "engine": TRAIN_ENGINE, "settings": settings_dict(settings), "versions": software_versions(),
+        "elapsed_s": round(time.time() - started, 1), "steps": settings.steps,
+    }, indent=2))
+    yield Result(result.path, str(sidecar), settings.seed, {"model": settings.name, "model_folder": str(folder)})
