@@ -49,6 +49,7 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
             models_dir=args.models_dir,
             model_paths=parse_model_paths(",".join(args.model_paths)),
             force_cpu=args.cpu,
+            concurrency=getattr(args, "concurrency", 1),
         )
     )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .core.devices import free_memory
-from .core.jobs import CancelToken, Event
+from .core.jobs import CancelToken, Event, Log
 from .core.runtime import Runtime, current
 
 
@@ -82,10 +82,18 @@ def get_engine(name: str) -> Engine:
 
 
 def run_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Iterator[Event]:
-    """Run one job of engine ``name``; memory held by the job is freed however it ends."""
+    """Run one job of engine ``name`` in one of the runtime's GPU slots; memory held by the job is
+    freed however it ends."""
     cancel = cancel or CancelToken()
+    runtime = runtime or current()
+    job = get_engine(name).job
     cancel.raise_if_cancelled()  # stopped while still waiting in the queue
+    if not runtime.gpu_slots.acquire(blocking=False):
+        yield Log("waiting for the GPU: another job is finishing")
+        while not runtime.gpu_slots.acquire(timeout=0.2):
+            cancel.raise_if_cancelled()
     try:
-        yield from get_engine(name).job(settings, cancel=cancel, runtime=runtime or current())
+        yield from job(settings, cancel=cancel, runtime=runtime)
     finally:
+        runtime.gpu_slots.release()
         free_memory()

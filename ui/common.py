@@ -4,6 +4,8 @@ clear errors), the Stop token, the LoRA picker, the outputs gallery and the demo
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -67,18 +69,65 @@ def new_token() -> CancelToken:
 
 
 def stop(token: CancelToken | None) -> str:
-    if token is None:
+    if token is None or token.cancelled:
         return "Nothing is running."
     token.cancel()
     return "**Stopping…** the job ends after the current step."
 
 
-def drive(engine: str, settings: Any, token: CancelToken | None, runtime: Runtime, progress: gr.Progress) -> Iterator[JobView]:
-    """Run a job and yield the updated view after every event; errors become ``gr.Error``."""
-    token = token or CancelToken()
+class DetachedJob:
+    """A job in its own thread that keeps running when the page that started it goes away (so its
+    result is saved and appears in the gallery); only Stop ends it early. The page reads its
+    events while it is there; when nobody reads, events are dropped, not hoarded."""
+
+    def __init__(self, engine: str, settings: Any, token: CancelToken, runtime: Runtime, backlog: int = 256):
+        self.events: queue.Queue = queue.Queue(maxsize=backlog)
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(engine, settings, token, runtime), daemon=True,
+                                        name=f"flowstudio-{engine}")
+        self._thread.start()
+
+    def _run(self, engine: str, settings: Any, token: CancelToken, runtime: Runtime) -> None:
+        try:
+            for event in stream_job(engine, settings, token, runtime.policy.zero_gpu):
+                try:
+                    self.events.put_nowait(event)
+                except queue.Full:
+                    pass  # nobody is reading: the job goes on, its events are not needed
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.finished.set()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self.events.get(timeout=0.25)
+            except queue.Empty:
+                if self.finished.is_set() and self.events.empty():
+                    break
+        if self.error is not None:
+            raise self.error
+
+
+def job_token(token: CancelToken | None) -> CancelToken:
+    """The token the Run click put in the session (so Stop reaches even a queued job), or a fresh
+    one for an API call or a second run on a used token."""
+    if token is None or not token.claim():
+        token = CancelToken()
+        token.claim()
+    return token
+
+
+def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, progress: gr.Progress) -> Iterator[JobView]:
+    """Run a job and yield the updated view after every event; errors become ``gr.Error``.
+
+    The job outlives this generator: if the page goes away (or an API client drops the call), it
+    runs on and saves its result. Only Stop (``token``) ends it early."""
     view = JobView()
     try:
-        for event in stream_job(engine, settings, token, runtime.policy.zero_gpu):
+        for event in DetachedJob(engine, settings, token, runtime):
             view.apply(event)
             if isinstance(event, Progress):
                 progress((event.step, event.total), desc=event.describe())
@@ -89,7 +138,7 @@ def drive(engine: str, settings: Any, token: CancelToken | None, runtime: Runtim
     except USER_ERRORS as error:
         raise gr.Error(str(error), print_exception=False) from None
     except Exception as error:  # a bug or an out-of-memory: say so plainly, log the details
-        log.error("job %s failed:\n%s", engine, traceback.format_exc())
+        log.error("job %s failed:\n%s", engine, "".join(traceback.format_exception(error)))
         raise gr.Error(f"The job failed: {type(error).__name__}: {error}. Details are in the server log.") from None
 
 

@@ -11,9 +11,9 @@ import gradio as gr
 
 from backends.core.runtime import Runtime
 
-from backends.core.jobs import Metric
+from backends.core.jobs import CancelToken, Metric
 
-from .common import GPU_QUEUE, JobView, LoraPicker, drive, new_token, stop
+from .common import GPU_QUEUE, JobView, LoraPicker, drive, job_token, new_token, stop
 
 
 @dataclass
@@ -36,10 +36,12 @@ class JobPanel:
     @property
     def outputs(self) -> list[gr.components.Component]:
         optional = [self.result, self.gallery, self.metrics]
-        return [self.status, self.preview, *(c for c in optional if c is not None), *self.artifacts.values()]
+        return [self.status, self.preview, *(c for c in optional if c is not None), *self.artifacts.values(),
+                self.token]
 
-    def updates(self, view: JobView) -> tuple:
-        """One value per ``outputs`` entry; unchanged ones are skipped."""
+    def updates(self, view: JobView, token: CancelToken) -> tuple:
+        """One value per ``outputs`` entry; unchanged ones are skipped. The job's token goes back
+        into the session, so ``/<tab>_stop`` reaches jobs started through the API too."""
         values = [view.markdown(), view.preview if view.preview is not None else gr.skip()]
         if self.result is not None:
             values.append(view.result.path if view.result else gr.skip())
@@ -50,7 +52,7 @@ class JobPanel:
         for prefix in self.artifacts:
             path = next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
             values.append(path or gr.skip())
-        return tuple(values)
+        return (*values, token)
 
     def gallery_items(self) -> list[tuple[str, str]]:
         return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine)]
@@ -102,13 +104,13 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
     lora_components = loras.components if loras else []
 
     def generate(*values: Any, progress=gr.Progress()):
-        token = values[-1]
+        token = job_token(values[-1])
         named = dict(zip(names, values[: len(names)]))
         if loras:
             named["loras"] = LoraPicker.choices(list(values[len(names) : -1]))
         settings = make_settings(named)
         for view in drive(panel.engine, settings, token, panel.runtime, progress):
-            yield panel.updates(view)
+            yield panel.updates(view, token)
 
     # Name the API's parameters after the settings (``client.predict(prompt=..., frames=...)``).
     lora_names = [f"lora_{i + 1}_{part}" for i in range(len(lora_components) // 2) for part in ("source", "weight")]

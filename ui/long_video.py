@@ -36,7 +36,8 @@ def build(runtime: Runtime) -> None:
                 controls["width"] = gr.Slider(*lim["width"], value=d["width"], step=lim["size_multiple"], label="Width")
                 controls["height"] = gr.Slider(*lim["height"], value=d["height"], step=lim["size_multiple"], label="Height")
             with gr.Row():
-                controls["steps"] = gr.Slider(*lim["steps"], value=d["steps"], step=1, label="Steps")
+                controls["steps"] = gr.Slider(*lim["steps"], value=d["steps"], step=1, label="Steps",
+                                              elem_id=f"{TAB_ID}_steps")
                 controls["guidance"] = gr.Slider(*lim["guidance"], value=d["guidance"], step=0.5, label="Guidance")
             with gr.Row():
                 controls["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed (-1 = random)")

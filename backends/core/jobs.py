@@ -26,6 +26,14 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._claimed = False
+        self._lock = threading.Lock()
+
+    def claim(self) -> bool:
+        """Take this token for one job; False if a job already has it (a token serves one job)."""
+        with self._lock:
+            claimed, self._claimed = self._claimed, True
+            return not claimed
 
     def cancel(self) -> None:
         self._event.set()

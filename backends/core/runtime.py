@@ -3,7 +3,8 @@ output store and LoRA folder. Built once by ``app.py`` (or a test) from flags an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -21,6 +22,9 @@ class Runtime:
     outputs: OutputStore
     loras_dir: Path
     demo: bool = False
+    # GPU jobs running at once. Held by the job itself, so a job whose page went away (it keeps
+    # running to save its result) still blocks the next one until it is done.
+    gpu_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
 
     @classmethod
     def create(
@@ -35,12 +39,14 @@ class Runtime:
         model_paths: Mapping[str, str] | None = None,
         demo_dir: str | Path | None = None,
         force_cpu: bool = False,
+        concurrency: int = 1,
     ) -> "Runtime":
         policy = choose_policy(offload=offload, force_cpu=force_cpu or demo)
         sources = ModelSources.from_env(
             models_dir=models_dir, overrides=dict(model_paths or {}), offline=offline, demo=demo, demo_dir=demo_dir
         )
-        return cls(policy, sources, ModelCache(policy.keep_models), OutputStore(output_dir), Path(loras_dir), demo)
+        return cls(policy, sources, ModelCache(policy.keep_models), OutputStore(output_dir), Path(loras_dir), demo,
+                   threading.BoundedSemaphore(concurrency))
 
 
 _current: Runtime | None = None

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
+import httpx
 import pytest
 import numpy as np
 from gradio_client import Client, handle_file
@@ -65,19 +66,41 @@ def test_bad_input_is_a_clear_message_and_the_server_keeps_serving(served, args,
     assert status.startswith("**Done")
 
 
-def test_cancelled_api_job_stops_and_frees_the_queue(served):
+def wait_for(predicate, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stop_endpoint_stops_an_api_job_and_frees_the_queue(served):
     client, out = served
-    before = set((out / "animatediff").glob("*.mp4"))
     job = client.submit(**long_video_args(steps=60, seed=11), api_name="/long_video")
-    deadline = time.time() + 60
-    while time.time() < deadline and not any("denoising" in str(u[0]) for u in job.outputs()):
-        time.sleep(0.05)
-    job.cancel()
-    started = time.time()
-    status, _, _, _ = client.predict(**long_video_args(steps=1, seed=12), api_name="/long_video")
-    assert status.startswith("**Done") and time.time() - started < 30
-    new = set((out / "animatediff").glob("*.mp4")) - before
-    assert all("_11" not in p.name for p in new)  # the cancelled job saved nothing
+    assert wait_for(lambda: any("denoising" in str(u[0]) for u in job.outputs()))
+    assert "Stopping" in client.predict(api_name="/long_video_stop")  # the same session's job
+    status, *_ = job.result()
+    assert status.startswith("**Stopped")
+    status, *_ = client.predict(**long_video_args(steps=1, seed=12), api_name="/long_video")
+    assert status.startswith("**Done")
+    assert not list((out / "animatediff").glob("*_11.mp4"))  # the stopped job saved nothing
+
+
+def test_a_job_whose_page_went_away_still_saves_its_result(served):
+    client, out = served
+    base = client.src.rstrip("/")
+    values = long_video_args(steps=4, seed=21)
+    parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/long_video"]["parameters"]
+    data = [values.get(p["parameter_name"], p["parameter_default"]) for p in parameters]
+    event = httpx.post(f"{base}/gradio_api/call/long_video", json={"data": data}).json()["event_id"]
+    with httpx.stream("GET", f"{base}/gradio_api/call/long_video/{event}", timeout=120) as stream:
+        for line in stream.iter_lines():
+            if "denoising" in line:
+                break  # the browser tab closes mid-job
+    assert wait_for(lambda: list((out / "animatediff").glob("*_21.mp4")))
+    status, *_ = client.predict(**long_video_args(steps=1, seed=22), api_name="/long_video")
+    assert status.startswith("**Done")
 
 
 def test_four_jobs_at_once_all_finish_one_gpu_job_at_a_time(served):

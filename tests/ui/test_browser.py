@@ -61,3 +61,21 @@ def test_switch_tabs_and_generate_a_video(page_url, browser, tmp_path):
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     shutil.copy(shot, "/tmp/flowstudio_browser.png")
+
+
+def test_stop_ends_a_running_job_and_the_next_one_runs(page_url, browser):
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 120)
+    wait.until(EC.element_to_be_clickable((By.XPATH, "//button[@role='tab'][contains(., 'Long text-to-video')]"))).click()
+    steps = browser.find_element(By.CSS_SELECTOR, "#long_video_steps input[type='number']")
+    steps.clear()
+    steps.send_keys("80\n")
+    browser.find_element(By.CSS_SELECTOR, "#long_video_prompt textarea").send_keys("a slow sunrise")
+    browser.find_element(By.ID, "long_video_run").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "denoising"))
+    browser.find_element(By.ID, "long_video_stop").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "Stopped"))
+    steps.clear()
+    steps.send_keys("2\n")
+    browser.find_element(By.ID, "long_video_run").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "Done"))
