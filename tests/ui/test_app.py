@@ -171,3 +171,25 @@ def test_train_then_predict_with_the_new_model(served, tmp_path):
     assert [row[0] for row in scores["data"]] == [1, 2, 3]
     with pytest.raises(AppError, match="model must be one of"):
         client.predict(model="missing", input=handle_file(str(clips / "0.mp4")), api_name="/frame_prediction")
+
+
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory):
+    """The real app (no demo, no weights on this machine, no network)."""
+    out = tmp_path_factory.mktemp("offline_outputs")
+    app = flow_app.launch(flow_app.parse_args(["--offline", "--cpu", "--output-dir", str(out), "--port", "7871"]),
+                          prevent_thread_lock=True)
+    yield Client(app.local_url, verbose=False)
+    app.close()
+
+
+def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
+    clip = write_mp4(np.zeros((4, 64, 64, 3), np.uint8), tmp_path / "c.mp4", 8)
+    with pytest.raises(AppError, match="Weights for AnimateDiff \\+ FreeNoise are not in the local cache: "
+                                       "stable-diffusion-v1-5/stable-diffusion-v1-5"):
+        offline_app.predict(prompt="a boat", api_name="/long_video")
+    with pytest.raises(AppError, match="not in the local cache: stable-diffusion-v1-5"):
+        offline_app.predict(video=handle_file(str(clip)), prompt="a boat", frames=2, width=256, height=256,
+                            api_name="/flow_video")
+    with pytest.raises(AppError, match="not in the local cache: cvg-unibe/river_kth_64"):
+        offline_app.predict(model="river_kth_64", input=handle_file(str(clip)), api_name="/frame_prediction")
