@@ -20,6 +20,7 @@ from .core.jobs import Artifact, JobCancelled, Log, Metric, Preview, Progress, R
 from .core.loras import LoraChoice
 from .core.runtime import Runtime, configure
 from .core.sources import parse_model_paths
+from .core.video_io import read_video, write_gif
 from .engines import ENGINES, get_engine, run_engine
 
 
@@ -117,6 +118,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"python app.py run {argv[0]}")
     add_runtime_flags(parser)
     parser.add_argument("--output", default=None, help="also copy the result here (its sidecar goes beside it as .json)")
+    parser.add_argument("--gif", action="store_true", help="also write the result as an animated GIF beside it")
     add_settings_flags(parser, engine.settings_cls)
     args = parser.parse_args(argv[1:])
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(engine.settings_cls) if hasattr(args, f.name)}
@@ -149,5 +151,8 @@ def main(argv: Sequence[str]) -> int:
         shutil.copyfile(path, target)
         shutil.copyfile(result.sidecar, target.with_suffix(".json"))
         path = target
+    if args.gif:
+        video = read_video(path)
+        print(f"saved {write_gif(video.frames, path.with_suffix('.gif'), video.fps)}")
     print(f"saved {path} (seed {result.seed})" if result.seed is not None else f"saved {path}")
     return 0

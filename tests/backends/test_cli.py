@@ -22,11 +22,12 @@ def model_flags(tiny_weights):
 def test_run_writes_the_video_and_sidecar_and_copies_to_output(tiny_weights, tmp_path, capsys):
     out = tmp_path / "clip.mp4"
     code = main(["long-video", "--demo", "--output-dir", str(tmp_path / "o"), "--prompt", "a fox", *TINY,
-                 "--output", str(out), *model_flags(tiny_weights)])
+                 "--output", str(out), "--gif", *model_flags(tiny_weights)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "denoising 2/2" in printed and f"saved {out} (seed 3)" in printed
     assert read_video(out).frames.shape == (16, 64, 64, 3)
+    assert read_video(out.with_suffix(".gif")).frames.shape[0] == 16
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["settings"]["prompt"] == "a fox" and sidecar["seed"] == 3
     assert len(list((tmp_path / "o" / "animatediff").glob("*.mp4"))) == 1
