@@ -221,6 +221,16 @@ class VQModel(nn.Module):
         quantized, _ = self.quantize(latents)
         return self.decode_quantized(quantized)
 
+    @torch.no_grad()
+    def rescale_latents(self, scale: float) -> None:
+        """Multiply the latent space by ``scale`` without changing what the autoencoder computes:
+        `quant_conv` and the codebook are scaled, `post_quant_conv` undoes it (nearest-codebook
+        choices are invariant to a uniform scale)."""
+        self.quant_conv.weight.mul_(scale)
+        self.quant_conv.bias.mul_(scale)
+        self.quantize.embedding.weight.mul_(scale)
+        self.post_quant_conv.weight.div_(scale)
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training pass: (reconstruction through straight-through codes, latents, codebook entries, indices)."""
         latents = self.encode(images)

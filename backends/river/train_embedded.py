@@ -45,7 +45,7 @@ EMBEDDED_CONFIG = {
     },
     "training": {
         "batching": {"batch_size": 16, "num_workers": 0},
-        "optimizer": {"learning_rate": 5e-4, "weight_decay": 5e-6, "num_warmup_steps": 100, "num_training_steps": 2000},
+        "optimizer": {"learning_rate": 5e-4, "weight_decay": 5e-6, "num_warmup_steps": 100, "num_training_steps": 2500},
         "num_observations": FRAMES_PER_CLIP,
         "condition_frames": 2,
         "frames_to_generate": 8,
@@ -75,7 +75,7 @@ def run_river_stage(work_dir: Path, steps: int, device: str | None):
         output_dir=str(work_dir / "river"), config=config,
         data=BouncingBallsDataset(100_000, FRAMES_PER_CLIP, seed=RIVER_DATA_SEED),
         autoencoder=str(work_dir / "autoencoder" / AE_CHECKPOINT), max_steps=steps,
-        preview_every=250, save_every=100, device=device,
+        preview_every=250, save_every=100, normalize_latents=True, device=device,
     )
     return train_river(settings)
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", default="outputs/river_bouncing_balls")
     parser.add_argument("--stage", choices=["all", "autoencoder", "river", "export"], default="all")
     parser.add_argument("--autoencoder-steps", type=int, default=2000)
-    parser.add_argument("--river-steps", type=int, default=2000)
+    parser.add_argument("--river-steps", type=int, default=2500)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: GPU if available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ from .loading import CONFIG_NAME, load_river_checkpoint, read_autoencoder_state,
 from .model import Model, load_config
 from .objective import draw_flow_matching, flow_matching_loss, polynomial_warmup_scheduler
 from .sampling import SamplerSettings, generate_frames
-from .train_common import atomic_save, endless_batches, make_accelerator, side_by_side
+from .train_common import atomic_save, endless_batches, make_accelerator, mean_across_processes, side_by_side
 
 CHECKPOINT_NAME = "model.pth"
 PREVIEW_SAMPLER = SamplerSettings("euler", 4, 0.0)
@@ -48,6 +48,9 @@ class RiverTrainSettings:
     save_every: int = 500
     preview_frames: int = 6
     preview_sampler: SamplerSettings = field(default_factory=lambda: PREVIEW_SAMPLER)
+    # Flow Studio extension (off = official): rescale a fresh autoencoder's latents to unit standard
+    # deviation, the scale of the flow's noise. Exact reparametrisation, see `rescale_latents`.
+    normalize_latents: bool = False
     seed: int = 0
     resume: bool = True
     device: str | None = None
@@ -152,6 +155,13 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
         model.train()
         truth = torch.cat([model.decode(model.encode(context))[0], preview_clip[0, condition_frames:condition_frames + count]])
         return Preview(side_by_side(truth[: len(frames)], frames), step, "ground truth | prediction")
+
+    if settings.normalize_latents and not resuming and settings.init_from is None:
+        latents = model.encode(torch.cat([next(batches) for _ in range(4)]).to(accelerator.device))
+        std = float(mean_across_processes(latents.var()).sqrt())
+        model.ae.rescale_latents(1.0 / std)
+        if accelerator.is_main_process:
+            yield Log(f"latents rescaled by {1.0 / std:.4g} to unit standard deviation")
 
     # 4. Training loop
     timer = StepTimer(max(max_steps - start_step, 1), "vector field")
