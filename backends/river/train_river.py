@@ -135,6 +135,13 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
     batch_size = int(training["batching"]["batch_size"])
     batches = endless_batches(dataset, batch_size, settings.seed + start_step, accelerator, settings.num_workers)
     generator = torch.Generator().manual_seed(settings.seed * 7919 + accelerator.process_index + start_step)
+    # A fresh autoencoder's latents can be rescaled to the noise's unit scale (opt-in, not official).
+    if settings.normalize_latents and not resuming and settings.init_from is None:
+        latents = model.encode(torch.cat([next(batches) for _ in range(4)]).to(accelerator.device))
+        std = float(mean_across_processes(latents.var()).sqrt())
+        model.ae.rescale_latents(1.0 / std)
+        if accelerator.is_main_process:
+            yield Log(f"latents rescaled by {1.0 / std:.4g} to unit standard deviation")
     preview_clip = dataset[0][None].to(accelerator.device)
     condition_frames = max(1, int(training.get("condition_frames", 2)))
 
@@ -155,13 +162,6 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
         model.train()
         truth = torch.cat([model.decode(model.encode(context))[0], preview_clip[0, condition_frames:condition_frames + count]])
         return Preview(side_by_side(truth[: len(frames)], frames), step, "ground truth | prediction")
-
-    if settings.normalize_latents and not resuming and settings.init_from is None:
-        latents = model.encode(torch.cat([next(batches) for _ in range(4)]).to(accelerator.device))
-        std = float(mean_across_processes(latents.var()).sqrt())
-        model.ae.rescale_latents(1.0 / std)
-        if accelerator.is_main_process:
-            yield Log(f"latents rescaled by {1.0 / std:.4g} to unit standard deviation")
 
     # 4. Training loop
     timer = StepTimer(max(max_steps - start_step, 1), "vector field")
