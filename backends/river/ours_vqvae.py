@@ -130,10 +130,6 @@ class OursAutoencoder(nn.Module):
         self.backbone = VQVAE(encoder, vector_quantizer, decoder)
 
     @property
-    def latent_channels(self) -> int:
-        return self.backbone.vector_quantizer.embedding.embedding_dim
-
-    @property
     def quantize(self) -> VectorQuantizer:
         return self.backbone.vector_quantizer
 

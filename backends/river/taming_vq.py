@@ -206,10 +206,6 @@ class VQModel(nn.Module):
     def downsample_factor(self) -> int:
         return 2 ** (len(self.ddconfig["ch_mult"]) - 1)
 
-    @property
-    def latent_channels(self) -> int:
-        return self.ddconfig["embed_dim"]
-
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> continuous latents (RIVER never quantises what it conditions on)."""
         return self.quant_conv(self.encoder(images))
