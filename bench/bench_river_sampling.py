@@ -9,20 +9,24 @@
    fast sampler. For BAIR-64 + RK4-100 the time is measured per evaluation and multiplied by 396
    unless --full-official is given (one frame takes minutes on a small CPU).
 
-    python -m bench.bench_river_sampling [--clips 32] [--threads 1] [--json out.json]
+    python bench/bench_river_sampling.py [--clips 32] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from backends.river.evaluate import EVALUATION_SEED, fresh_clips, score_predictions
-from backends.river.loading import RELEASES, build_model, load_embedded
-from backends.river.sampling import OFFICIAL_SAMPLER, SamplerSettings, stream_frames
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, like the other benches
+
+from backends.river.evaluate import EVALUATION_SEED, fresh_clips, score_predictions  # noqa: E402
+from backends.river.loading import RELEASES, build_model, load_embedded  # noqa: E402
+from backends.river.sampling import OFFICIAL_SAMPLER, SamplerSettings, stream_frames  # noqa: E402
 
 CONTEXT, PREDICTED = 2, 8
 FAST_STEPS = (4, 8, 16)

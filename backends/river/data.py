@@ -217,3 +217,21 @@ def open_clip_dataset(data, frames_per_sample: int, image_size: int, skip_frames
     if is_hdf5:
         return HDF5Dataset(path, frames_per_sample, image_size, skip_frames, split)
     return VideoFolderDataset(path, frames_per_sample, image_size, skip_frames)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Convert a folder of videos to RIVER's HDF5 layout.")
+    parser.add_argument("source", help="folder of video files and/or image-sequence folders")
+    parser.add_argument("output_dir")
+    parser.add_argument("--size", type=int, default=64, help="frames are centre-cropped and resized to size x size")
+    parser.add_argument("--split", default="train", choices=SPLITS)
+    args = parser.parse_args(argv)
+    shards = convert_videos_to_hdf5(args.source, args.output_dir, args.size, args.split,
+                                    on_video=lambda done, total: print(f"{done}/{total}", end="\r", flush=True))
+    print("\n" + "\n".join(str(shard) for shard in shards))
+
+
+if __name__ == "__main__":
+    main()

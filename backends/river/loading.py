@@ -25,6 +25,7 @@ import torch
 from ..core.checkpoints import CheckpointError, load_checkpoint, load_state_dict_strict, select_prefix, strip_prefix
 from .model import Model, load_config
 from .ours_vqvae import OursAutoencoder
+from .sampling import OFFICIAL_SAMPLER, SamplerSettings
 
 EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "assets" / "river_bouncing_balls"
 CONFIG_NAME = "config.yaml"
@@ -198,10 +199,26 @@ class ModelEntry:
 
 def list_models(local_roots: list[str | Path] = ()) -> list[ModelEntry]:
     """The embedded model, the four releases, then every trained folder under ``local_roots``."""
-    entries = [ModelEntry("bouncing_balls (embedded)", "embedded", str(EMBEDDED_DIR))]
+    entries = [ModelEntry("bouncing_balls", "embedded", str(EMBEDDED_DIR))]
     entries += [ModelEntry(f"river_{r.name}", "release", r.repo_id) for r in RELEASES.values()]
     for root in local_roots:
         for config_path in sorted(Path(root).glob(f"*/{CONFIG_NAME}")):
             if any((config_path.parent / name).is_file() for name in WEIGHT_NAMES):
                 entries.append(ModelEntry(config_path.parent.name, "local", str(config_path.parent)))
     return entries
+
+
+def default_sampler(config: dict) -> SamplerSettings:
+    """A model's own default sampler (the `sampling:` block we add), else the official RK4-100."""
+    return SamplerSettings(**config["sampling"]) if "sampling" in config else OFFICIAL_SAMPLER
+
+
+def load_model(entry: ModelEntry, folder: str | Path | None = None,
+               device: str | torch.device = "cpu") -> tuple[Model, SamplerSettings]:
+    """Load any `list_models` entry; a release needs ``folder``, the local copy of its Hub repo."""
+    if entry.kind == "release":
+        if folder is None:
+            raise ValueError(f"{entry.name}: download {entry.location} first and pass its folder")
+        return load_release(entry.name.removeprefix("river_"), folder, device), OFFICIAL_SAMPLER
+    model, config = load_model_folder(entry.location, device)
+    return model, default_sampler(config)

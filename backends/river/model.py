@@ -36,7 +36,6 @@ class Model(nn.Module):
     def __init__(self, config: dict):
         """``config`` is the `model:` block of the official YAML layout."""
         super().__init__()
-        self.config = config
         self.sigma = float(config.get("sigma", DEFAULT_SIGMA))
         self.ae = build_autoencoder(config["autoencoder"])
         self.vector_field_regressor = VectorFieldRegressor(**config["vector_field_regressor"])

@@ -130,16 +130,20 @@ class OursAutoencoder(nn.Module):
         self.backbone = VQVAE(encoder, vector_quantizer, decoder)
 
     @property
-    def latent_channels(self) -> int:
-        return self.backbone.vector_quantizer.embedding.embedding_dim
-
-    @property
     def quantize(self) -> VectorQuantizer:
         return self.backbone.vector_quantizer
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> continuous latents (no quantisation)."""
         return self.backbone.encoder(images)
+
+    @torch.no_grad()
+    def rescale_latents(self, scale: float) -> None:
+        """Same computation, latent space multiplied by ``scale`` (see `VQModel.rescale_latents`)."""
+        self.backbone.encoder.out_conv.weight.mul_(scale)
+        self.backbone.encoder.out_conv.bias.mul_(scale)
+        self.quantize.embedding.weight.mul_(scale)
+        self.backbone.decoder.conv_in.weight.div_(scale)
 
     def decode_quantized(self, quantized: torch.Tensor) -> torch.Tensor:
         return self.backbone.decoder(quantized)

@@ -206,10 +206,6 @@ class VQModel(nn.Module):
     def downsample_factor(self) -> int:
         return 2 ** (len(self.ddconfig["ch_mult"]) - 1)
 
-    @property
-    def latent_channels(self) -> int:
-        return self.ddconfig["embed_dim"]
-
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> continuous latents (RIVER never quantises what it conditions on)."""
         return self.quant_conv(self.encoder(images))
@@ -220,6 +216,16 @@ class VQModel(nn.Module):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         quantized, _ = self.quantize(latents)
         return self.decode_quantized(quantized)
+
+    @torch.no_grad()
+    def rescale_latents(self, scale: float) -> None:
+        """Multiply the latent space by ``scale`` without changing what the autoencoder computes:
+        `quant_conv` and the codebook are scaled, `post_quant_conv` undoes it (nearest-codebook
+        choices are invariant to a uniform scale)."""
+        self.quant_conv.weight.mul_(scale)
+        self.quant_conv.bias.mul_(scale)
+        self.quantize.embedding.weight.mul_(scale)
+        self.post_quant_conv.weight.div_(scale)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training pass: (reconstruction through straight-through codes, latents, codebook entries, indices)."""

@@ -61,6 +61,15 @@ def endless_batches(dataset: torch.utils.data.Dataset, batch_size: int, seed: in
         yield from loader
 
 
+def mean_across_processes(value: torch.Tensor) -> torch.Tensor:
+    """The mean of ``value`` over all training processes (itself when there is one)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        value = value.clone()
+        torch.distributed.all_reduce(value)
+        value /= torch.distributed.get_world_size()
+    return value
+
+
 def atomic_save(obj, path: Path) -> Path:
     """torch.save to a temporary file, then rename, so a crash never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from .loading import CONFIG_NAME, load_river_checkpoint, read_autoencoder_state,
 from .model import Model, load_config
 from .objective import draw_flow_matching, flow_matching_loss, polynomial_warmup_scheduler
 from .sampling import SamplerSettings, generate_frames
-from .train_common import atomic_save, endless_batches, make_accelerator, side_by_side
+from .train_common import atomic_save, endless_batches, make_accelerator, mean_across_processes, side_by_side
 
 CHECKPOINT_NAME = "model.pth"
 PREVIEW_SAMPLER = SamplerSettings("euler", 4, 0.0)
@@ -48,6 +48,9 @@ class RiverTrainSettings:
     save_every: int = 500
     preview_frames: int = 6
     preview_sampler: SamplerSettings = field(default_factory=lambda: PREVIEW_SAMPLER)
+    # Flow Studio extension (off = official): rescale a fresh autoencoder's latents to unit standard
+    # deviation, the scale of the flow's noise. Exact reparametrisation, see `rescale_latents`.
+    normalize_latents: bool = False
     seed: int = 0
     resume: bool = True
     device: str | None = None
@@ -132,6 +135,13 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
     batch_size = int(training["batching"]["batch_size"])
     batches = endless_batches(dataset, batch_size, settings.seed + start_step, accelerator, settings.num_workers)
     generator = torch.Generator().manual_seed(settings.seed * 7919 + accelerator.process_index + start_step)
+    # A fresh autoencoder's latents can be rescaled to the noise's unit scale (opt-in, not official).
+    if settings.normalize_latents and not resuming and settings.init_from is None:
+        latents = model.encode(torch.cat([next(batches) for _ in range(4)]).to(accelerator.device))
+        std = float(mean_across_processes(latents.var()).sqrt())
+        model.ae.rescale_latents(1.0 / std)
+        if accelerator.is_main_process:
+            yield Log(f"latents rescaled by {1.0 / std:.4g} to unit standard deviation")
     preview_clip = dataset[0][None].to(accelerator.device)
     condition_frames = max(1, int(training.get("condition_frames", 2)))
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from backends.core.checkpoints import CheckpointError, UnsafeCheckpointError
-from backends.river.loading import RELEASES, build_model, load_release, read_autoencoder_state
+from backends.river.loading import RELEASES, build_model, list_models, load_model, load_release, read_autoencoder_state
 
 # release name -> manifest file name
 MANIFESTS = {"bair_64": "bair_64", "bair_256": "bair_256", "kth_64": "kth", "clevrer_128": "clevrer"}
@@ -120,6 +120,16 @@ def test_river_release_checkpoint_loads_strictly(tmp_path, reference_dir, name, 
     probe = "vector_field_regressor.project_out.4.weight"
     assert torch.equal(state[probe], saved[("module." if with_module_prefix else "") + probe])
     assert not model.training
+
+
+def test_river_release_entry_loads_from_its_downloaded_folder(tmp_path, reference_dir):
+    write_release_folder(tmp_path, reference_dir, "kth_64", with_module_prefix=True)
+    entry = next(e for e in list_models() if e.name == "river_kth_64")
+    assert entry.kind == "release" and entry.location == "cvg-unibe/river_kth_64"
+    model, sampler = load_model(entry, tmp_path)
+    assert sampler.nfe_per_frame == 396 and model.latent_shape == (4, 8, 8)
+    with pytest.raises(ValueError, match="download cvg-unibe/river_kth_64 first"):
+        load_model(entry)
 
 
 @pytest.mark.parametrize("name", sorted(RELEASES))

@@ -119,3 +119,13 @@ def test_river_bouncing_balls_dataset_items_are_reproducible():
     assert dataset[2].shape == (5, 3, 32, 32)
     assert torch.equal(dataset[2], dataset[2]) and not torch.equal(dataset[1], dataset[2])
     assert dataset[0].min() >= -1 and dataset[0].max() <= 1
+
+
+def test_river_converter_command_line(tmp_path, video_folder, capsys):
+    from backends.river.data import main
+
+    main([str(video_folder), str(tmp_path / "out"), "--size", "8", "--split", "val"])
+    shard = tmp_path / "out" / "val" / "shard_0001.hdf5"
+    assert str(shard) in capsys.readouterr().out
+    with h5py.File(shard, "r") as file:
+        assert file["0"]["0"].shape == (8, 8, 3)

@@ -4,22 +4,23 @@ import pytest
 import torch
 
 from backends.river.evaluate import fresh_clips, score_predictions
-from backends.river.loading import EMBEDDED_DIR, list_models, load_embedded
-from backends.river.sampling import SamplerSettings, stream_frames
+from backends.river.loading import EMBEDDED_DIR, list_models, load_model
+from backends.river.sampling import stream_frames
 
 CONTEXT, PREDICTED, CLIPS = 2, 8, 16
 
 
 @pytest.fixture(scope="module")
 def embedded():
-    model, config = load_embedded()
-    return model, SamplerSettings(**config["sampling"])
+    """The first entry of the model list, through the same loader the UI uses; its fast default sampler."""
+    entry = list_models()[0]
+    assert entry.kind == "embedded"
+    return load_model(entry)
 
 
 def test_river_embedded_assets_are_small_and_listed():
     size = sum(p.stat().st_size for p in EMBEDDED_DIR.rglob("*") if p.is_file())
     assert size <= 25 * 2**20
-    assert list_models()[0].kind == "embedded"
     assert sorted(EMBEDDED_DIR.glob("examples/*"))  # example context clips ship with it
 
 

@@ -27,9 +27,9 @@ def test_river_autoencoder_families():
         ours = build_autoencoder({"type": "ours", "encoder": {"in_channels": 3, "out_channels": 4},
                                   "vector_quantizer": {"num_embeddings": 8192, "embedding_dimension": 4},
                                   "decoder": {"in_channels": 4, "out_channels": 3}})
-    assert isinstance(f8, VQModel) and f8.downsample_factor == 8 and f8.latent_channels == 4
+    assert isinstance(f8, VQModel) and f8.downsample_factor == 8
     assert f8.ddconfig == TAMING_CONFIGS["f8_small"]
-    assert isinstance(ours, OursAutoencoder) and ours.downsample_factor == 8 and ours.latent_channels == 4
+    assert isinstance(ours, OursAutoencoder) and ours.downsample_factor == 8
     with pytest.raises(ValueError, match="unknown.*ddconfig"):
         build_autoencoder({"type": "ldm-vq", "config": "f4_huge"})  # the official code would silently use f16
     with pytest.raises(ValueError, match="'ldm-vq' or 'ours'"):
@@ -49,3 +49,23 @@ def test_river_config_loader(tmp_path):
     (tmp_path / "bad.yaml").write_text("training: {}\n")
     with pytest.raises(ValueError, match="'model' block"):
         load_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("family", ["ldm-vq", "ours"])
+def test_river_rescaled_latents_decode_to_the_same_images(family):
+    torch.manual_seed(0)
+    if family == "ldm-vq":
+        autoencoder = Model(tiny_config()["model"]).ae
+        images = torch.rand(2, 3, 16, 16) * 2 - 1
+    else:
+        autoencoder = build_autoencoder({"type": "ours", "encoder": {"in_channels": 3, "out_channels": 4},
+                                         "vector_quantizer": {"num_embeddings": 16, "embedding_dimension": 4},
+                                         "decoder": {"in_channels": 4, "out_channels": 3}})
+        images = torch.rand(1, 3, 32, 32) * 2 - 1
+    autoencoder.eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(autoencoder.quantize.embedding.weight)  # codes at the latents' scale
+        latents, decoded = autoencoder.encode(images), autoencoder.decode(autoencoder.encode(images))
+        autoencoder.rescale_latents(3.0)
+        assert torch.allclose(autoencoder.encode(images), 3.0 * latents, atol=1e-5)
+        assert torch.allclose(autoencoder.decode(3.0 * latents), decoded, atol=1e-5)

@@ -85,6 +85,15 @@ def test_river_training_lowers_loss_saves_and_resumes(tmp_path, tiny_clips, trai
     assert any(entry.location == str(tmp_path) for entry in list_models([tmp_path.parent]))
 
 
+def test_river_normalized_latents_have_unit_scale(tmp_path, tiny_clips, trained_autoencoder):
+    autoencoder, _ = trained_autoencoder
+    events = collect(train_river(river_settings(tmp_path, tiny_clips, autoencoder, 1, normalize_latents=True)))
+    assert any(isinstance(e, Log) and "rescaled" in e.message for e in events)
+    model, _ = load_model_folder(tmp_path)
+    clips = torch.stack([tiny_clips[i] for i in range(len(tiny_clips))])
+    assert model.encode(clips).std().item() == pytest.approx(1.0, abs=1e-3)  # the 4 batches cover all clips
+
+
 def test_river_stop_keeps_a_checkpoint(tmp_path, tiny_clips, trained_autoencoder):
     autoencoder, _ = trained_autoencoder
     token = CancelToken()
