@@ -136,6 +136,17 @@ def read_images(paths: Sequence[str | Path], size: tuple[int, int] | None = None
     return Video(np.stack(frames), fps)
 
 
+def read_clip(path: str | Path, max_frames: int | None = None) -> Video:
+    """A video file, or a folder of image files taken in name order."""
+    path = Path(path)
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise VideoError(f"the folder {path.name} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return read_images(images[:max_frames])
+    return read_video(path, max_frames=max_frames)
+
+
 def _as_uint8_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:

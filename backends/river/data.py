@@ -5,8 +5,7 @@ group `len` (one scalar dataset per video: its frame count), an empty group `vid
 group per video ("0", "1", ...) with one LZF-compressed uint8 [S, S, 3] RGB dataset per frame.
 
 A "video" is a video file (read with OpenCV) or a sub-folder of image files (sorted by name).
-Frames are centre-cropped to a square and resized to S x S. (A shared `backends/core/video_io`
-does not exist yet in this tree; `read_video_rgb` below is the minimal local reader.)
+Frames are centre-cropped to a square and resized to S x S (`backends/core/video_io`).
 """
 
 from __future__ import annotations
@@ -20,43 +19,10 @@ import numpy as np
 import torch
 
 from ..core.jobs import CancelToken
+from ..core.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, center_crop_resize, read_clip
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 SHARD_SIZE = 100_000
 SPLITS = ("train", "val", "test")
-
-
-def read_video_rgb(path: str | Path) -> np.ndarray:
-    """All frames of a video file (or a folder of images), uint8 [T, H, W, 3] RGB."""
-    path = Path(path)
-    if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
-    else:
-        capture = cv2.VideoCapture(str(path))
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(frame)
-        capture.release()
-    frames = [cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames if frame is not None]
-    if not frames:
-        raise ValueError(f"no frames could be read from {path}")
-    return np.stack(frames)
-
-
-def square_resize(frame: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop to a square, then resize to size x size (area filter when shrinking)."""
-    height, width = frame.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    frame = frame[top:top + side, left:left + side]
-    if side == size:
-        return np.ascontiguousarray(frame)
-    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
 
 
 def list_videos(folder: str | Path) -> list[Path]:
@@ -107,7 +73,7 @@ class VideoFolderDataset(_ClipSampler):
     collections to HDF5 instead)."""
 
     def __init__(self, folder: str | Path, frames_per_sample: int, image_size: int, skip_frames: int = 0):
-        self.frames = [np.stack([square_resize(f, image_size) for f in read_video_rgb(p)]) for p in list_videos(folder)]
+        self.frames = [np.stack([center_crop_resize(f, image_size, image_size) for f in read_clip(p).frames]) for p in list_videos(folder)]
         super().__init__([len(f) for f in self.frames], frames_per_sample, skip_frames)
 
     def __getitem__(self, item: int) -> torch.Tensor:
@@ -158,7 +124,7 @@ class HDF5Dataset(_ClipSampler):
         group = self._file(shard)[key]
         frames = [group[str(i)][()] for i in indices]
         if self.image_size is not None:
-            frames = [square_resize(f, self.image_size) for f in frames]
+            frames = [center_crop_resize(f, self.image_size, self.image_size) for f in frames]
         return _to_clip(np.stack(frames))
 
 
@@ -184,7 +150,7 @@ def convert_videos_to_hdf5(source: str | Path, output_dir: str | Path, image_siz
             if cancel is not None:
                 cancel.raise_if_cancelled()
             try:
-                frames = [square_resize(f, image_size) for f in read_video_rgb(video)]
+                frames = [center_crop_resize(f, image_size, image_size) for f in read_clip(video).frames]
             except (ValueError, cv2.error):
                 continue
             if written % SHARD_SIZE == 0:

@@ -24,12 +24,11 @@ from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
 from ..core.settings import checked
-from ..core.video_io import IMAGE_SUFFIXES, VideoError, caption, read_images, read_video, side_by_side
-from .data import square_resize
+from ..core.video_io import VideoError, caption, center_crop_resize, read_clip, read_images, side_by_side
 from .evaluate import psnr, ssim
-from .loading import RELEASES, ModelEntry, list_models, load_embedded, load_model_folder, load_release
+from .loading import ModelEntry, list_models, load_model
 from .model import Model
-from .sampling import stream_frames
+from .sampling import SamplerSettings, stream_frames
 from .settings import EMBEDDED_MODEL, ENGINE, FramePredictionSettings
 
 TRAINED_MODELS = "river_models"  # under the outputs folder: models trained in the app
@@ -55,7 +54,7 @@ def prepare_frames(frames: np.ndarray, image_size: tuple[int, int]) -> torch.Ten
     height, width = image_size
     if height != width:
         raise ValueError(f"only square models are supported, this one takes {height}x{width} frames")
-    resized = np.stack([square_resize(frame, height) for frame in frames])
+    resized = np.stack([center_crop_resize(frame, height, height) for frame in frames])
     return torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
@@ -113,33 +112,30 @@ def available_models(runtime: Runtime) -> list[ModelEntry]:
     return list_models([runtime.outputs.root / TRAINED_MODELS])
 
 
-def load_model(runtime: Runtime, name: str, emit=lambda event: None) -> tuple[Model, dict]:
-    """(model, config) for a name from ``available_models``; cached until another engine needs memory."""
+def cached_model(runtime: Runtime, name: str, emit=lambda event: None) -> tuple[Model, SamplerSettings]:
+    """(model, its default sampler) for a name from ``available_models``: a release is fetched on
+    first use; the model stays cached until another engine needs the memory."""
     entries = available_models(runtime)
     entry = next((e for e in entries if e.name == name), None)
     if entry is None:
         raise ValueError(f"model must be one of {', '.join(e.name for e in entries)}, got {name!r}")
-    device = runtime.policy.device
 
-    def load() -> tuple[Model, dict]:
-        if entry.kind == "embedded":
-            return load_embedded(device)
+    def load() -> tuple[Model, SamplerSettings]:
+        folder = None
         if entry.kind == "release":
-            release = RELEASES[entry.name.removeprefix("river_")]
             preset = load_preset(ENGINE)
-            folder = runtime.sources.resolve(preset.models[release.name], preset.label, emit)
-            emit(Log(f"loading {release.repo_id}"))
-            return load_release(release.name, folder, device), {}
-        return load_model_folder(entry.location, device)
+            folder = runtime.sources.resolve(preset.models[entry.name.removeprefix("river_")], preset.label, emit)
+            emit(Log(f"loading {entry.location}"))
+        return load_model(entry, folder, runtime.policy.device)
 
     # A model trained again under the same name is a new model: its files' times are in the key.
     stamp = max((p.stat().st_mtime for p in Path(entry.location).glob("*") if p.is_file()), default=0)
     return runtime.models.get(f"river:{entry.kind}:{entry.location}:{stamp}", load)
 
 
-def load_default(runtime: Runtime) -> tuple[Model, dict]:
+def load_default(runtime: Runtime) -> tuple[Model, SamplerSettings]:
     """The embedded model, for ZeroGPU's start-up placement."""
-    return load_model(runtime, EMBEDDED_MODEL)
+    return cached_model(runtime, EMBEDDED_MODEL)
 
 
 def read_input(settings: FramePredictionSettings) -> np.ndarray:
@@ -147,11 +143,8 @@ def read_input(settings: FramePredictionSettings) -> np.ndarray:
     needed = settings.start_frame + settings.context_frames + settings.predict_frames
     if settings.images:
         frames = read_images(list(settings.images)).frames
-    elif Path(settings.input).is_dir():
-        paths = sorted(p for p in Path(settings.input).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        frames = read_images(paths).frames
     else:
-        frames = read_video(settings.input, max_frames=needed).frames
+        frames = read_clip(settings.input, max_frames=needed).frames
     frames = frames[settings.start_frame : needed]
     if len(frames) < settings.context_frames:
         raise VideoError(f"the input has {len(frames)} frames from frame {settings.start_frame} on; "
@@ -197,10 +190,11 @@ def run(settings: FramePredictionSettings, *, cancel: CancelToken, runtime: Runt
 
     # 2. Load the model (a release is fetched on first use)
     loaded: list = []
-    yield from run_in_thread(lambda emit: loaded.append(load_model(runtime, settings.model, emit)), cancel)
-    model, _ = loaded[0]
+    yield from run_in_thread(lambda emit: loaded.append(cached_model(runtime, settings.model, emit)), cancel)
+    model, default = loaded[0]
     yield Log(f"{settings.model}: {model.image_size[0]}x{model.image_size[1]} frames, "
-              f"{settings.sampler_settings.nfe_per_frame} network evaluations per frame")
+              f"{settings.sampler_settings.nfe_per_frame} network evaluations per frame "
+              f"(this model's default: {default.sampler}, {default.steps} steps)")
 
     # 3. Predict, streaming each decoded frame
     prediction = yield from predict_video(model, frames, settings, cancel)

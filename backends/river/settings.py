@@ -9,7 +9,7 @@ from ..core.settings import check_range
 
 ENGINE = "river"
 TRAIN_ENGINE = "river_train"
-EMBEDDED_MODEL = "bouncing_balls (embedded)"
+EMBEDDED_MODEL = "bouncing_balls"  # the model shipped in assets/
 SAMPLER_CHOICES = ("rk4", "euler", "midpoint")
 
 

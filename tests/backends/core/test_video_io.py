@@ -11,6 +11,7 @@ from backends.core.video_io import (
     caption,
     center_crop_resize,
     probe_video,
+    read_clip,
     read_images,
     read_video,
     sample_times,
@@ -118,3 +119,13 @@ def test_caption_adds_a_labelled_strip():
     frames = np.zeros((3, 20, 50, 3), np.uint8)
     labelled = caption(frames, "gamma 0.5")
     assert labelled.shape == (3, 38, 50, 3) and labelled[:, :18].max() > 100 and labelled[:, 18:].max() == 0
+
+
+def test_read_clip_takes_a_video_or_a_folder_of_frames(tmp_path):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((8, 8, 3), 50 * i, np.uint8))
+    assert read_clip(tmp_path, max_frames=2).frames.shape == (2, 8, 8, 3)
+    assert read_clip(write_mp4(moving_square(), tmp_path / "v.mp4", 8)).frames.shape[0] == 12
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="no image files"):
+        read_clip(tmp_path / "empty")

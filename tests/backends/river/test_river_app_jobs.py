@@ -78,7 +78,7 @@ def test_images_and_a_start_frame_choose_the_context(runtime, tiny_model, tmp_pa
 def test_bad_requests_are_clear(runtime, tiny_model, tmp_path):
     with pytest.raises(ValueError, match="input is missing"):
         run_events("river", FramePredictionSettings(model=tiny_model), runtime)
-    with pytest.raises(ValueError, match=r"model must be one of bouncing_balls \(embedded\), river_bair_64"):
+    with pytest.raises(ValueError, match=r"model must be one of bouncing_balls, river_bair_64"):
         run_events("river", FramePredictionSettings(input=str(clip_file(tmp_path / "c.mp4")), model="nope"), runtime)
     with pytest.raises(VideoError, match="2 context frames are needed"):
         run_events("river", FramePredictionSettings(input=str(clip_file(tmp_path / "c.mp4")), start_frame=7,
@@ -89,7 +89,7 @@ def test_bad_requests_are_clear(runtime, tiny_model, tmp_path):
 
 def test_releases_are_listed_and_missing_ones_say_how_to_get_them(runtime, tmp_path):
     names = [entry.name for entry in available_models(runtime)]
-    assert names[:5] == ["bouncing_balls (embedded)", "river_bair_64", "river_bair_256", "river_kth_64",
+    assert names[:5] == ["bouncing_balls", "river_bair_64", "river_bair_256", "river_kth_64",
                          "river_clevrer_128"]
     offline = dataclasses.replace(runtime, sources=type(runtime.sources)(offline=True, cache_dir=tmp_path))
     settings = FramePredictionSettings(input=str(clip_file(tmp_path / "c.mp4")), model="river_kth_64")

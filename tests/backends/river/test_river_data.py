@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from backends.core.video_io import read_clip
 from backends.river.bouncing_balls import BouncingBallsDataset, advance_balls, bouncing_balls
 from backends.river.data import (
     HDF5Dataset,
     VideoFolderDataset,
     convert_videos_to_hdf5,
     open_clip_dataset,
-    read_video_rgb,
 )
 
 
@@ -44,7 +44,7 @@ def test_river_hdf5_converter_round_trips_frames(tmp_path, video_folder):
         assert set(file.keys()) == {"len", "videos", "0", "1", "2"}
         assert len(file["videos"]) == 0
         for key, source in zip("012", ["a", "b", "c.avi"]):
-            expected = read_video_rgb(video_folder / source)
+            expected = read_clip(video_folder / source).frames
             assert int(file["len"][key][()]) == len(expected) == len(file[key])
             for index in range(len(expected)):
                 stored = file[key][str(index)]
@@ -59,7 +59,7 @@ def test_river_hdf5_dataset_reads_clips(tmp_path, video_folder):
     assert len(dataset) == 2  # the 6-frame video is too short for a 7-frame clip
     clip = dataset[0]
     assert clip.shape == (7, 3, 16, 16) and clip.dtype == torch.float32
-    expected = torch.from_numpy(read_video_rgb(video_folder / "a")).permute(0, 3, 1, 2).float() / 127.5 - 1
+    expected = torch.from_numpy(read_clip(video_folder / "a").frames).permute(0, 3, 1, 2).float() / 127.5 - 1
     assert torch.equal(clip, expected)  # video "a" has exactly 7 frames: the only clip
     strided = HDF5Dataset(tmp_path / "h5" / "train" / "shard_0001.hdf5", frames_per_sample=3, skip_frames=2)
     assert len(strided) == 2 and strided[1].shape == (3, 3, 16, 16)
