@@ -36,13 +36,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def download(engine: str, runtime, optional: bool = False) -> int:
-    from backends.cli import _print_event
+    from backends.cli import print_events
     from backends.core.jobs import CancelToken
     from backends.weights import download as download_job
 
     try:
-        for event in download_job(engine, cancel=CancelToken(), runtime=runtime, optional=optional):
-            _print_event(event)
+        print_events(download_job(engine, cancel=CancelToken(), runtime=runtime, optional=optional))
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -13,10 +13,10 @@ import shutil
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .core.devices import OFFLOAD_MODES
-from .core.jobs import Artifact, JobCancelled, Log, Metric, Preview, Progress, Result
+from .core.jobs import Artifact, Event, JobCancelled, Log, Metric, Progress, Result
 from .core.loras import LoraChoice
 from .core.runtime import Runtime, configure
 from .core.sources import parse_model_paths
@@ -90,18 +90,23 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> N
         parser.add_argument(flag, **kwargs)
 
 
-def _print_event(event: Any) -> None:
-    if isinstance(event, Progress):
-        end = "\n" if event.step >= event.total else "\r"
-        print(f"  {event.describe():<70}", end=end, flush=True)
-    elif isinstance(event, Log):
-        print(f"  {event.message}")
-    elif isinstance(event, Metric):
-        print(f"  {event.name} step {event.step}: {event.value:.5f}")
-    elif isinstance(event, Artifact):
-        print(f"  {event.label or event.kind}: {event.path}")
-    elif isinstance(event, Preview):
-        pass  # nothing to show in a terminal
+def print_events(events: Iterable[Event]) -> Result | None:
+    """Show a job's events on a terminal, one line each (progress rewrites its line on a
+    terminal); previews are skipped. Returns the job's ``Result``."""
+    result = None
+    for event in events:
+        if isinstance(event, Progress):
+            end = "\n" if event.step >= event.total or not sys.stdout.isatty() else "\r"
+            print(f"  {event.describe():<70}", end=end, flush=True)
+        elif isinstance(event, Log):
+            print(f"  {event.message}", flush=True)
+        elif isinstance(event, Metric):
+            print(f"  {event.name} step {event.step}: {event.value:.5g}", flush=True)
+        elif isinstance(event, Artifact):
+            print(f"  {event.label or event.kind}: {event.path}", flush=True)
+        elif isinstance(event, Result):
+            result = event
+    return result
 
 
 def main(argv: Sequence[str]) -> int:
@@ -127,11 +132,7 @@ def main(argv: Sequence[str]) -> int:
     runtime = runtime_from_args(args)
     try:
         settings = engine.settings_cls(**values)
-        result = None
-        for event in run_engine(engine.name, settings, runtime=runtime):
-            _print_event(event)
-            if isinstance(event, Result):
-                result = event
+        result = print_events(run_engine(engine.name, settings, runtime=runtime))
     except JobCancelled:
         print("stopped", file=sys.stderr)
         return 130
