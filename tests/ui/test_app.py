@@ -140,7 +140,8 @@ def test_flow_video_endpoint_returns_flow_result_and_comparison(served, tmp_path
     assert status.startswith("**Done") and len(list((out / "onlyflow").glob("*.mp4"))) >= 2
 
 
-@pytest.mark.parametrize("content", [b"just some text, not a video", b"\x00\x00\x00\x18ftypmp42" + bytes(2000)])
+@pytest.mark.parametrize("content", [b"just some text, not a video", b"\x00\x00\x00\x18ftypmp42" + bytes(2000)],
+                         ids=["text-file", "corrupt-mp4"])
 def test_non_video_and_corrupt_uploads_are_clear_messages(served, tmp_path, content):
     client, _ = served
     bad = tmp_path / "upload.mp4"
