@@ -142,9 +142,9 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
         raise gr.Error(f"The job failed: {type(error).__name__}: {error}. Details are in the server log.") from None
 
 
-def demo_banner(runtime: Runtime) -> None:
+def demo_banner(runtime: Runtime, note: str = DEMO_NOTE) -> None:
     if runtime.demo:
-        gr.Markdown(DEMO_NOTE, elem_classes=["demo-note"])
+        gr.Markdown(note, elem_classes=["demo-note"])
 
 
 @dataclass

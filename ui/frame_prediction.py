@@ -24,6 +24,8 @@ from .job_panel import job_panel, wire_panel, wire_run
 TAB_ID = "frame_prediction"
 TRAIN_ID = "river_train"
 SCORE_HEADERS = ["frame", "PSNR (dB)", "SSIM", "PSNR, repeat last frame"]
+DEMO_NOTE = ("**Demo mode** — the embedded bouncing-balls model is real and works here; the released models "
+             "are not downloaded in demo mode, and training runs tiny.")
 RELEASES_NOTE = (
     "The four released models (BAIR robot pushing 64/256, KTH actions, CLEVRER) download on first use "
     "(about 1 GB each). The embedded bouncing-balls model works offline, on any CPU."
@@ -58,7 +60,7 @@ def model_names(runtime: Runtime) -> list[str]:
 def build(runtime: Runtime) -> None:
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
-    demo_banner(runtime)
+    demo_banner(runtime, DEMO_NOTE)
     gr.Markdown(
         "Give a few context frames (a video, or images in order) and RIVER predicts what comes next — several "
         "stochastic samples side by side if you like. When your clip is longer than the context, the true "
