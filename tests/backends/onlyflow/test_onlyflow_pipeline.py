@@ -169,3 +169,12 @@ def test_flow_that_does_not_fit_the_settings_is_refused(tiny_pipeline, flow, mes
     pipe, adapter = tiny_pipeline
     with pytest.raises(ValueError, match=message):
         generate(pipe, adapter, flow, tiny_settings())
+
+
+def test_forty_one_frames_run_through_free_noise_windows(tiny_pipeline):
+    pipe, adapter = tiny_pipeline
+    settings = tiny_settings(frames=41, steps=1, context_stride=12)
+    latents = generate(pipe, adapter, random_flow(41), settings, 1.0)
+    assert latents.shape == (1, 4, 41, 8, 8) and torch.isfinite(latents).all()
+    plain = generate(pipe, adapter, random_flow(41), settings, 0.0)
+    assert (latents[:, :, -8:] - plain[:, :, -8:]).abs().max() > 1e-3  # the last window is guided too
