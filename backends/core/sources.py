@@ -164,7 +164,7 @@ class ModelSources:
         local = self._local_folder(ref)
         if local:
             return WeightStatus(ref, True, local[1], local[0], _folder_size(local[0]))
-        if self.demo:
+        if self.demo and ref.demo:
             return WeightStatus(ref, True, "demo (tiny random weights)", None, None)
         cached = self._hub_cache(ref)
         if cached:

@@ -74,6 +74,7 @@ def test_demo_mode_builds_once_with_the_named_builder(tmp_path):
     first = sources.resolve(ref, "x")
     assert (first / "config.json").exists() and sources.resolve(ref, "x") == first and len(BUILT) == 1
     assert sources.status(ref).where.startswith("demo")
+    assert not sources.status(ModelRef(role="r", repo="org/none")).present  # no stand-in: not there
     with pytest.raises(MissingWeights, match="no tiny stand-in"):
         sources.resolve(ModelRef(role="r", repo="org/none"), "x")
 
