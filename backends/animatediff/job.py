@@ -54,7 +54,7 @@ def run(settings: LongVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             ENGINE,
             settings,
             settings.seed,
-            models=preset.model_ids(),
+            models=runtime.sources.describe(preset.models),
             device=runtime.policy.device,
             dtype=str(pipe.unet.dtype).removeprefix("torch."),
             started=started,

@@ -61,10 +61,6 @@ class EnginePreset:
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific sections (scheduler, notes)
 
-    def model_ids(self) -> dict[str, str]:
-        """Role -> Hub id (``repo`` or ``repo/file``) of the models every run uses (not the optional ones)."""
-        return {role: ref.id for role, ref in self.models.items() if not ref.optional}
-
     def for_mode(self, demo: bool) -> "EnginePreset":
         """The preset with demo-mode defaults and limits laid over, when ``demo``."""
         if not demo or "demo" not in self.extra:

@@ -171,6 +171,19 @@ class ModelSources:
             return WeightStatus(ref, True, "Hugging Face cache", cached, _folder_size(cached))
         return WeightStatus(ref, False, "missing", None, None)
 
+    def describe(self, refs: Mapping[str, ModelRef]) -> dict[str, str]:
+        """Role -> ``repo[/file]@version`` for a sidecar: the Hub snapshot's commit when the files
+        come from the Hugging Face cache, else where they came from (local folder, demo)."""
+        described = {}
+        for role, ref in refs.items():
+            if ref.optional:
+                continue  # named by the job when it is used
+            status = self.status(ref)
+            parts = status.path.parts if status.path else ()
+            commit = parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
+            described[role] = f"{ref.id}@{commit or status.where}"
+        return described
+
     # -- getting it -------------------------------------------------------------------------
     def resolve(self, ref: ModelRef, engine_label: str, emit: Callable[[Event], None] | None = None) -> Path:
         """A local path for ``ref``: a local folder first, then (demo mode) a tiny stand-in, the

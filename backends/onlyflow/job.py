@@ -117,7 +117,7 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             if not settings.sweep:
                 write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
                 emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
-            models = preset.model_ids()  # optional models are named only when used
+            models = runtime.sources.describe(preset.models)  # optional models are named only when used
             if ip_weights:
                 models[ip_ref.role] = f"{ip_ref.repo}/{ip_weights.relative_to(ip_folder).as_posix()}"
             record = sidecar_record(

@@ -42,7 +42,7 @@ def test_job_streams_progress_previews_and_saves_a_playable_video(runtime):
     assert video.fps == pytest.approx(8)
     sidecar = json.loads(open(result.sidecar).read())
     assert sidecar["seed"] == 7 and sidecar["settings"]["frames"] == 16
-    assert sidecar["models"]["base"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert sidecar["models"]["base"] == "stable-diffusion-v1-5/stable-diffusion-v1-5@local folder"
     assert {"torch", "diffusers", "flowstudio"} <= set(sidecar["versions"])
 
 

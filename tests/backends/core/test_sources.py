@@ -55,6 +55,15 @@ def test_hub_cache_is_used_only_when_every_needed_file_is_there(tmp_path):
         sources.resolve(partial, "x")
 
 
+def test_sidecars_name_the_snapshot_commit_or_the_folder(tmp_path):
+    fake_hub_cache(tmp_path, "org/model", ["config.json", "weights/a.safetensors"])
+    (tmp_path / "mine").mkdir()
+    optional = ModelRef(role="extra", repo="org/extra", optional=True)
+    described = ModelSources(offline=True, cache_dir=tmp_path, overrides={"org/ckpts": tmp_path / "mine"}).describe(
+        {"base": REF, "ckpt": ModelRef(role="ckpt", repo="org/ckpts"), "extra": optional})
+    assert described == {"base": "org/model@0123456789abcdef0123456789abcdef01234567", "ckpt": "org/ckpts@local folder"}
+
+
 def test_single_file_from_the_hub_cache(tmp_path):
     snapshot = fake_hub_cache(tmp_path, "org/ckpts", ["weights_fp16.ckpt"])
     assert ModelSources(offline=True, cache_dir=tmp_path).resolve(FILE_REF, "x") == snapshot / "weights_fp16.ckpt"

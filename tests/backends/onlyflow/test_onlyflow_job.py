@@ -38,7 +38,7 @@ def test_24_frames_through_free_noise_with_flow_video_previews_and_output(runtim
     assert read_video(result.path).frames.shape == (24, 64, 64, 3)
     sidecar = json.loads(open(result.sidecar).read())
     assert sidecar["flow_method"] == "opencv_dis" and sidecar["settings"]["gamma"] == 1.0
-    assert sidecar["models"]["onlyflow"] == "obvious-research/onlyflow/weights_fp16.ckpt"
+    assert sidecar["models"]["onlyflow"] == "obvious-research/onlyflow/weights_fp16.ckpt@demo (tiny random weights)"
     compare = next(e for e in events if isinstance(e, Artifact) and e.label == "input | flow | result")
     assert read_video(compare.path).frames.shape[2] > 3 * 64
 
