@@ -52,10 +52,6 @@ class DevicePolicy:
             return torch.bfloat16
         return torch.float16
 
-    @property
-    def execution_device(self) -> torch.device:
-        return torch.device(self.device)
-
 
 def choose_policy(
     env: Mapping[str, str] = os.environ,

@@ -48,7 +48,7 @@ def load(runtime: Runtime):
     return pipe, load_adapter(runtime, pipe)
 
 
-def read_clip(settings: FlowVideoSettings) -> tuple[np.ndarray, FlowVideoSettings, list[str]]:
+def read_motion_source(settings: FlowVideoSettings) -> tuple[np.ndarray, FlowVideoSettings, list[str]]:
     """frames + 1 frames of the video at the working size and fps (fewer if the clip is short)."""
     video = read_video(settings.video, fps=settings.fps, max_frames=settings.frames + 1,
                        size=(settings.width, settings.height))
@@ -72,7 +72,7 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
         with runtime.outputs.claim(ENGINE, settings.seed) as stem:
             # 2. Read the reference image and the clip, extract its optical flow (shown before generation starts)
             reference = read_reference_image(settings.reference_image) if settings.reference_image else None
-            frames, settings, notes = read_clip(settings)
+            frames, settings, notes = read_motion_source(settings)
             for note in notes:
                 emit(Log(note))
             estimator = flow_estimator(runtime.policy.device)

@@ -15,6 +15,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..core.video_io import side_by_side as frames_side_by_side
+
 
 class SingleDevice:
     """The subset of `accelerate.Accelerator` the trainers use, for one device without accelerate."""
@@ -86,4 +88,4 @@ def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
 
 def side_by_side(*rows: torch.Tensor) -> np.ndarray:
     """Frame-wise horizontal concatenation of equally long [F, 3, H, W] sequences, as uint8 [F, H, W*k, 3]."""
-    return np.concatenate([to_uint8_frames(row) for row in rows], axis=2)
+    return frames_side_by_side([to_uint8_frames(row) for row in rows], gap=0)
