@@ -115,6 +115,8 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
         yield view
     except USER_ERRORS as error:
         raise gr.Error(str(error), print_exception=False) from None
+    except gr.Error:  # already worded for the page (a ZeroGPU worker sends these)
+        raise
     except Exception as error:  # a bug or an out-of-memory: say so plainly, log the details
         log.error("job %s failed:\n%s", engine, "".join(traceback.format_exception(error)))
         raise gr.Error(f"The job failed: {type(error).__name__}: {error}. Details are in the server log.") from None
