@@ -41,12 +41,12 @@ class CallFinished:
     step: str = ""
 
 
-def gpu_duration(engine: str, settings: Any, budget_s: int) -> int:
+def gpu_duration(engine: str, settings: Any, budget_s: int, owner: str | None = None) -> int:
     """The seconds ``spaces`` reserves for a call: receives the same arguments as ``gpu_call``."""
     return budget_s
 
 
-def gpu_call(engine: str, settings: Any, budget_s: int) -> Iterator[Event]:
+def gpu_call(engine: str, settings: Any, budget_s: int, owner: str | None = None) -> Iterator[Event]:
     """One GPU call, in the ZeroGPU worker: the job (or, resumable, as much of it as fits)."""
     from backends.core.sources import MissingWeights
     from backends.engines import get_engine, start_engine
@@ -58,7 +58,7 @@ def gpu_call(engine: str, settings: Any, budget_s: int) -> Iterator[Event]:
     deadline = time.monotonic() + max(budget_s - RESUME_MARGIN_S, budget_s / 2) if get_engine(engine).resumable else None
     run = None
     try:
-        run = start_engine(engine, settings, cancel, deadline=deadline)
+        run = start_engine(engine, settings, cancel, deadline=deadline, owner=owner)
         yield from run
     except GeneratorExit:  # Stop on the page: `spaces` closes this generator
         cancel.cancel()
@@ -100,7 +100,7 @@ def first_call_seconds(engine: str, settings: Any) -> int:
         "or run it on your own GPU")
 
 
-def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
+def run_on_zero_gpu(engine: str, settings: Any, owner: str | None, ctx: JobContext) -> None:
     """The job's events through successive GPU calls (one, unless a resumable job needs more);
     settings are checked here first, so a bad request never spends GPU time."""
     from backends.engines import check_job
@@ -113,7 +113,7 @@ def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
     calls = 0
     while calls < MAX_CALLS:
         calls += 1
-        events = _gpu_call(engine, settings, budget)
+        events = _gpu_call(engine, settings, budget, owner)
         ended_early = False
         try:
             for event in events:

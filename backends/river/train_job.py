@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core.checkpoints import load_checkpoint
 from ..core.jobs import JobContext, Log, Result, drain
+from ..core.paths import inside
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
 from ..core.settings import checked
@@ -58,7 +59,7 @@ def autoencoder_source(settings: RiverTrainingSettings, runtime: Runtime, folder
         regressor = release.model_config["vector_field_regressor"]
         factor = release.image_size // regressor["state_res"][0]
         return str(path), release.model_config["autoencoder"], (regressor["state_size"], settings.image_size // factor)
-    path = Path(settings.autoencoder)
+    path = runtime.accept_path("autoencoder", settings.autoencoder)
     stored = load_checkpoint(path) if path.is_file() else None
     block = stored.get("config") if isinstance(stored, dict) else None
     if not isinstance(block, dict) or "ddconfig" not in block:
@@ -79,7 +80,7 @@ def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
     _, settings = checked(settings, TRAIN_ENGINE, runtime.demo)
     if not Path(settings.data).exists():
         raise ValueError(f"data not found: {settings.data}")
-    folder = runtime.outputs.root / TRAINED_MODELS / settings.name
+    folder = inside(runtime.outputs.root / TRAINED_MODELS, settings.name)
     started = time.time()
     weights, block, latent = autoencoder_source(settings, runtime, folder, emit)
 
