@@ -65,7 +65,8 @@ class FramePredictionSettings:
 
 @dataclass(frozen=True)
 class RiverTrainingSettings:
-    data: str = field(metadata={"path": True, "help": "folder of videos (or of frame folders), or HDF5 in the official layout"})
+    data: str = field(default="", metadata={"path": True, "help": "folder of videos (or of frame folders), or HDF5 in the official layout"})
+    clips: tuple[str, ...] = field(default=(), metadata={"path": True, "help": "video files to train on (instead of --data)"})
     name: str = field(default="my_river", metadata={"help": "model name; it appears in the model list"})
     image_size: int = field(default=64, metadata={"help": "frames are centre-cropped to squares of this size"})
     frames_per_sample: int = field(default=10, metadata={"help": "frames per training clip"})
@@ -84,8 +85,8 @@ class RiverTrainingSettings:
     seed: int = field(default=0, metadata={"help": "random seed"})
 
     def check_inputs(self, limits: Mapping[str, Any]) -> None:
-        if not str(self.data or "").strip():
-            raise ValueError("data is missing: give a folder of videos or an HDF5 dataset")
+        if not str(self.data or "").strip() and not self.clips:
+            raise ValueError("data is missing: upload clips, or give a folder of videos or an HDF5 dataset")
         check_name("name", self.name)
         for name in ("image_size", "frames_per_sample", "autoencoder_steps", "steps", "batch_size", "inner_dim",
                      "preview_every", "save_every"):

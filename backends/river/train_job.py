@@ -6,7 +6,9 @@ running again with the same name resumes."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -68,6 +70,16 @@ def autoencoder_source(settings: RiverTrainingSettings, runtime: Runtime, folder
     return str(path), None, latent_of(block["ddconfig"], settings.image_size)
 
 
+def gather_clips(clips: tuple[str, ...], target: Path) -> Path:
+    """Copies of ``clips`` in ``target`` (names kept, numbered when two are alike)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for index, clip in enumerate(clips):
+        name = Path(clip).name
+        destination = target / (name if not (target / name).exists() else f"{index}_{name}")
+        shutil.copyfile(clip, destination)
+    return target
+
+
 def weights_needed(settings: RiverTrainingSettings, preset) -> list:
     """The release whose autoencoder the run reuses, if it reuses one."""
     release = RELEASES.get(settings.autoencoder)
@@ -78,9 +90,11 @@ def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
     runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs and the run folder
     _, settings = checked(settings, TRAIN_ENGINE, runtime.demo)
-    if not Path(settings.data).exists():
-        raise ValueError(f"data not found: {settings.data}")
     folder = inside(runtime.outputs.root / TRAINED_MODELS, settings.name)
+    if settings.clips:  # uploaded clips join the run folder, which then holds everything it was trained on
+        settings = dataclasses.replace(settings, data=str(gather_clips(settings.clips, folder / "clips")))
+    if not Path(settings.data).exists():
+        raise ValueError(f"data not found: {Path(settings.data).name}")
     started = time.time()
     weights, block, latent = autoencoder_source(settings, runtime, folder, emit)
 
