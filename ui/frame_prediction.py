@@ -8,8 +8,7 @@ from backends.core.jobs import Metric
 from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
-from backends.river.job import available_models
-from backends.river.loading import EMBEDDED_DIR
+from backends.river.catalog import EMBEDDED_DIR, available_models
 from backends.river.settings import (
     ENGINE,
     SAMPLER_CHOICES,
