@@ -21,6 +21,7 @@ from .unet import VideoLDMUNet3DConditionModel
 HUB_REPO = "TIGER-Lab/ConsistI2V"
 UNET_SUBFOLDER = "unet"
 CONFIG_NAME = "config.json"
+KEEP_FLOAT32 = ".rotary_emb.freqs"
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 
@@ -50,7 +51,7 @@ def _dtype(name: str) -> torch.dtype:
 def load_unet(folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> VideoLDMUNet3DConditionModel:
     """The UNet of a ``unet/`` folder (``config.json`` + weights), strict, in eval mode.
 
-    ``dtype=None`` keeps the file's dtype. ``device="meta"`` checks keys and shapes only.
+    ``dtype=None`` keeps the file's dtype; the rotary frequencies stay float32 (as released). ``device="meta"`` checks keys and shapes only.
     """
     folder = Path(folder)
     config = json.loads((folder / CONFIG_NAME).read_text())
@@ -62,5 +63,7 @@ def load_unet(folder: str | Path, device: str | torch.device = "cpu", dtype: tor
         state = header_tensors(weights)
     else:
         state = load_checkpoint(weights, map_location="meta" if on_meta else "cpu")
+    if dtype is not None:
+        state = {key: tensor if key.endswith(KEEP_FLOAT32) else tensor.to(dtype) for key, tensor in state.items()}
     load_state_dict_strict(unet, state, f"ConsistI2V UNet ({weights.name})")
-    return unet.to(device=device, dtype=dtype).eval()
+    return unet.to(device=device).eval()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import DDIMScheduler
 
+from .settings import FILTERS
+
 DDIM_CONFIG = {
     "num_train_timesteps": 1000,
     "beta_start": 0.00085,
@@ -42,7 +44,6 @@ def pyoco_mixed_noise(shape, generator: torch.Generator, alpha: float = 1.0, dev
     return noise.to(device) if device is not None else noise
 
 
-FILTERS = ("gaussian", "butterworth", "ideal", "box")
 BUTTERWORTH_ORDER = 4
 
 
