@@ -21,7 +21,7 @@ from ..core.video_io import write_mp4
 from .first_frame import prepare_first_frame
 from .pipeline import SamplingOptions, load_consisti2v
 from .sampling import FrameInitOptions, Guidance
-from .settings import ENGINE, ImageToVideoSettings
+from .settings import ENGINE, STREAM_LABEL, ImageToVideoSettings
 
 
 def load(runtime):
@@ -70,7 +70,7 @@ def run(settings: ImageToVideoSettings, ctx: JobContext) -> Result:
             if chunk + 1 < settings.chunks:
                 done = np.concatenate(frames)
                 path = write_mp4(done, stem.with_suffix(f".chunk{chunk + 1}.mp4"), settings.fps)
-                emit(Artifact(str(path), "video", f"chunks 1-{chunk + 1} of {settings.chunks} ({len(done)} frames)"))
+                emit(Artifact(str(path), "video", f"{STREAM_LABEL} 1-{chunk + 1} of {settings.chunks} ({len(done)} frames)"))
             ctx.check()
 
         with exclusive(pipe):

@@ -15,6 +15,7 @@ SIZE_MULTIPLE = 64
 FRAMES_PER_CHUNK = 16  # the released UNet's n_frames; the tiny demo UNet has the same
 CAMERA_MOTIONS = ("none", "pan_left", "pan_right", "zoom_in", "zoom_out")
 FILTERS = ("gaussian", "butterworth", "ideal", "box")
+STREAM_LABEL = "finished chunks"  # the label of each chunk's video as it is streamed
 
 
 def check_int(name: str, value: Any, bounds) -> None:
