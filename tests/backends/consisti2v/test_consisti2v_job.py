@@ -65,3 +65,14 @@ def test_stop_ends_the_job_and_keeps_no_files(runtime, tmp_path):
             if isinstance(event, Preview):
                 cancel.cancel()
     assert not list((runtime.outputs.root / "consisti2v").glob("*"))
+
+
+def test_offline_without_weights_says_what_is_missing(tmp_path):
+    from backends.core.runtime import Runtime
+    from backends.core.sources import MissingWeights
+
+    runtime = Runtime.create(offline=True, force_cpu=True, output_dir=tmp_path / "out", loras_dir=tmp_path / "loras",
+                             models_dir=tmp_path / "models")
+    with pytest.raises(MissingWeights, match="TIGER-Lab/ConsistI2V"):
+        list(run_engine("consisti2v", settings_for(picture(tmp_path / "lake.png"), width=256, height=256),
+                        runtime=runtime))
