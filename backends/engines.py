@@ -60,6 +60,14 @@ ENGINES: dict[str, Engine] = {
         load_path="backends.onlyflow.job:load",
         cli_names=("flow-video", "onlyflow"),
     ),
+    "consisti2v": Engine(
+        name="consisti2v",
+        tab="image_to_video",
+        settings_path="backends.consisti2v.settings:ImageToVideoSettings",
+        job_path="backends.consisti2v.job:run",
+        load_path="backends.consisti2v.job:load",
+        cli_names=("image-to-video", "consisti2v"),
+    ),
     "river": Engine(
         name="river",
         tab="frame_prediction",

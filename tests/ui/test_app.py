@@ -197,3 +197,8 @@ def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
                             api_name="/flow_video")
     with pytest.raises(AppError, match="not in the local cache: cvg-unibe/river_kth_64"):
         offline_app.predict(model="river_kth_64", input=handle_file(str(clip)), api_name="/frame_prediction")
+    picture = tmp_path / "p.png"
+    cv2.imwrite(str(picture), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(AppError, match="Weights for ConsistI2V \\(image-to-video\\) are not in the local cache: "
+                                       "TIGER-Lab/ConsistI2V"):
+        offline_app.predict(image=handle_file(str(picture)), prompt="a boat", api_name="/image_to_video")
