@@ -82,3 +82,10 @@ def load_dit(root: Path, variant: str, resolution: str, dtype=None, device="cpu"
 def load_vae(root: Path, dtype=None, device="cpu"):
     folder = Path(root) / VAE_FOLDER
     return load_vae_file(folder / "config.json", weights_file(folder), dtype, device)
+
+
+def load_models(root: Path, variant: str, resolution: str, dtype=None, device="cpu"):
+    """DiT of ``resolution`` and the VAE of a snapshot folder, as ``pipeline.PyramidFlowModels``."""
+    from backends.pyramid_flow.pipeline import PyramidFlowModels
+
+    return PyramidFlowModels(variant, load_dit(root, variant, resolution, dtype, device), load_vae(root, dtype, device))
