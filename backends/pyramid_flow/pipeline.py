@@ -17,8 +17,6 @@ from backends.pyramid_flow import scheduler as sched
 from backends.pyramid_flow.causal_vae import StreamingDecoder
 from backends.pyramid_flow.sampling import StepCallback, TextConditioning, UnitSteps, block_noise_sampler, sample_units
 
-FPS = 24
-FRAMES_PER_LATENT = 8
 I2V_ENCODE_TILE = 256  # the encoder's default tile: the image is tiled when larger
 
 
@@ -43,15 +41,6 @@ class LatentNorm:
 
 
 LATENT_NORMS = {"miniflux": LatentNorm(-0.04, 1 / 1.8726), "sd3": LatentNorm(0.1490, 1 / 1.8415)}
-
-
-def frames_for_units(units: int) -> int:
-    return 1 + FRAMES_PER_LATENT * (units - 1)
-
-
-def units_for_seconds(seconds: float, fps: int = FPS) -> int:
-    """Latent frames (units) of a video of about ``seconds`` at ``fps``: 1 + 8·(units − 1) frames."""
-    return 1 + max(0, round(seconds * fps / FRAMES_PER_LATENT))
 
 
 def to_uint8(pixels: torch.Tensor) -> np.ndarray:
@@ -125,3 +114,13 @@ def generate(
         frames.append(to_uint8(stream.push(latent.to(vae.dtype))))
         on_unit(unit, np.concatenate(frames))
     return np.concatenate(frames)
+
+
+def latent_preview(latent: torch.Tensor) -> np.ndarray:
+    """A cheap look at a (1, C, T, h, w) latent without the VAE: the channels averaged in three
+    groups as R, G, B, each stretched to its own range. Shows layout and motion, not colours."""
+    x = latent[0].detach().float()
+    groups = torch.stack([part.mean(dim=0) for part in x.tensor_split(3, dim=0)], dim=-1)  # (T, h, w, 3)
+    low, high = groups.amin(dim=(0, 1, 2)), groups.amax(dim=(0, 1, 2))
+    rgb = (groups - low) / (high - low).clamp_min(1e-6) * 255
+    return rgb.to(torch.uint8).cpu().numpy()
