@@ -95,7 +95,7 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
             part = stem.with_suffix(f".unit{unit + 1:02d}.mp4")
             write_mp4(frames, part, FPS)
             parts.append(part)
-            emit(Artifact(str(part), "video", f"{unit + 1}/{plan.units} units · {len(frames)} frames"))
+            emit(Artifact(str(part), "video", f"so far: {unit + 1}/{plan.units} units · {len(frames)} frames"))
             for old in parts[:-2]:  # the browser may still be loading the previous one
                 old.unlink(missing_ok=True)
             ctx.check()
