@@ -176,6 +176,14 @@ class TemporalUpsample(_Resample):
 
 
 class _Block(nn.Module):
+    """Resnets, then the spatial and the temporal resampler (each optional)."""
+
+    def __init__(self, in_channels, out_channels, num_layers, groups):
+        super().__init__()
+        self.resnets = nn.ModuleList(
+            CausalResnetBlock3D(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(num_layers)
+        )
+
     def forward(self, x, cache=None):
         for module in (*self.resnets, *self.resamplers()):
             x = module(x, cache)
@@ -184,10 +192,7 @@ class _Block(nn.Module):
 
 class DownEncoderBlockCausal3D(_Block):
     def __init__(self, in_channels, out_channels, num_layers, groups, spatial: bool, temporal: bool):
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            CausalResnetBlock3D(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(num_layers)
-        )
+        super().__init__(in_channels, out_channels, num_layers, groups)
         self.downsamplers = nn.ModuleList([SpatialDownsample(out_channels)] if spatial else [])
         self.temporal_downsamplers = nn.ModuleList([TemporalDownsample(out_channels)] if temporal else [])
 
@@ -197,10 +202,7 @@ class DownEncoderBlockCausal3D(_Block):
 
 class UpDecoderBlockCausal3D(_Block):
     def __init__(self, in_channels, out_channels, num_layers, groups, spatial: bool, temporal: bool):
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            CausalResnetBlock3D(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(num_layers)
-        )
+        super().__init__(in_channels, out_channels, num_layers, groups)
         self.upsamplers = nn.ModuleList([SpatialUpsample(out_channels)] if spatial else [])
         self.temporal_upsamplers = nn.ModuleList([TemporalUpsample(out_channels)] if temporal else [])
 

@@ -56,7 +56,8 @@ def test_pyramid_flow_demo_streams_a_growing_video_per_unit(runtime):
     assert [f"{u + 1}/{UNITS} units" in v.label for u, v in enumerate(videos)] == [True] * UNITS
     progress = [e for e in events if isinstance(e, Progress)]
     total = 3 * settings.image_steps + 3 * settings.video_steps * (UNITS - 1)
-    assert [p.step for p in progress] == list(range(1, total + 1)) and progress[-1].total == total
+    steps = [p.step for p in progress]  # the queue may coalesce progress: increasing, ending at the total
+    assert steps == sorted(set(steps)) and steps[-1] == total and progress[-1].total == total
     assert all(isinstance(e.frames, np.ndarray) for e in events if isinstance(e, Preview))
 
     width, height = resolution_sizes(True)[settings.resolution]
