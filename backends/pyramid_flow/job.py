@@ -60,7 +60,8 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
     preset, settings = checked(settings, settings.engine, runtime.demo)
     width, height = resolution_sizes(runtime.demo)[settings.resolution]
     guidance, video_guidance = settings.guidance_scales(recommended_guidance())
-    image = read_image(settings.image, width, height) if settings.image_to_video else None
+    image_path = runtime.accept_path("image", settings.image) if settings.image_to_video else None
+    image = read_image(image_path, width, height) if image_path else None
     plan = GenerationPlan(
         width, height, settings.units, UnitSteps((settings.image_steps,) * STAGES, guidance),
         UnitSteps((settings.video_steps,) * STAGES, video_guidance), settings.vae_tile,
@@ -114,8 +115,8 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
         # 4. Save the video and its sidecar
         extra = {"width": width, "height": height, "units_planned": plan.units, "stopped": stopped,
                  "guidance_used": [guidance, video_guidance]}
-        if image is not None:
-            extra["image"] = {"name": Path(settings.image).name, "sha256": hashlib.sha256(Path(settings.image).read_bytes()).hexdigest()}
+        if image_path is not None:
+            extra["image"] = {"name": image_path.name, "sha256": hashlib.sha256(image_path.read_bytes()).hexdigest()}
         record = sidecar_record(
             settings.engine, settings, settings.seed, models=runtime.sources.describe({ref.role: ref}),
             device=runtime.policy.device, dtype=str(dtype).removeprefix("torch."), started=started, demo=runtime.demo, **extra,
