@@ -52,6 +52,22 @@ ENGINES: dict[str, Engine] = {
         load_path="backends.animatediff.pipeline:load_animatediff",
         cli_names=("long-video", "animatediff"),
     ),
+    "pyramid_flow": Engine(
+        name="pyramid_flow",
+        tab="long_video",
+        settings_path="backends.pyramid_flow.settings:PyramidFlowSettings",
+        job_path="backends.pyramid_flow.job:run",
+        weights_path="backends.pyramid_flow.job:weights_needed",
+        cli_names=("pyramid-flow",),
+    ),
+    "pyramid_flow_i2v": Engine(
+        name="pyramid_flow_i2v",
+        tab="image_to_video",
+        settings_path="backends.pyramid_flow.settings:PyramidFlowI2VSettings",
+        job_path="backends.pyramid_flow.job:run",
+        weights_path="backends.pyramid_flow.job:weights_needed",
+        cli_names=("pyramid-flow-i2v",),
+    ),
     "onlyflow": Engine(
         name="onlyflow",
         tab="flow_video",
