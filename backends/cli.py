@@ -13,15 +13,16 @@ import shutil
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .core.devices import OFFLOAD_MODES
-from .core.jobs import Artifact, Event, JobCancelled, Log, Metric, Progress, Result
+from .core.console import print_events
+from .core.jobs import CancelToken, JobCancelled
 from .core.loras import LoraChoice
 from .core.runtime import Runtime, configure
 from .core.sources import parse_model_paths
 from .core.video_io import read_video, write_gif
-from .engines import ENGINES, get_engine, run_engine
+from .engines import ENGINES, get_engine, start_engine
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
@@ -90,25 +91,6 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> N
         parser.add_argument(flag, **kwargs)
 
 
-def print_events(events: Iterable[Event]) -> Result | None:
-    """Show a job's events on a terminal, one line each (progress rewrites its line on a
-    terminal); previews are skipped. Returns the job's ``Result``."""
-    result = None
-    for event in events:
-        if isinstance(event, Progress):
-            end = "\n" if event.step >= event.total or not sys.stdout.isatty() else "\r"
-            print(f"  {event.describe():<70}", end=end, flush=True)
-        elif isinstance(event, Log):
-            print(f"  {event.message}", flush=True)
-        elif isinstance(event, Metric):
-            print(f"  {event.name} step {event.step}: {event.value:.5g}", flush=True)
-        elif isinstance(event, Artifact):
-            print(f"  {event.label or event.kind}: {event.path}", flush=True)
-        elif isinstance(event, Result):
-            result = event
-    return result
-
-
 def main(argv: Sequence[str]) -> int:
     names = sorted({n for e in ENGINES.values() for n in (e.name, *e.cli_names)})
     if not argv or argv[0] in ("-h", "--help"):
@@ -130,14 +112,17 @@ def main(argv: Sequence[str]) -> int:
     if "lora" in values:
         values["loras"] = tuple(values.pop("lora"))
     runtime = runtime_from_args(args)
+    cancel = CancelToken()
     try:
-        settings = engine.settings_cls(**values)
-        result = print_events(run_engine(engine.name, settings, runtime=runtime))
+        job = start_engine(engine.name, engine.settings_cls(**values), cancel, runtime)
+        try:
+            result = print_events(job)
+        except KeyboardInterrupt:  # Ctrl-C is Stop: the job ends at its next step (a trainer saves first)
+            cancel.cancel()
+            print("\nstopping…", file=sys.stderr)
+            result = print_events(job)
     except JobCancelled:
         print("stopped", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
