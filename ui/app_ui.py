@@ -9,7 +9,7 @@ import gradio as gr
 
 from backends.core.runtime import Runtime
 
-from . import flow_video, frame_prediction, long_video, models_panel, placeholder
+from . import flow_video, frame_prediction, long_video, lora_trainer, models_panel, placeholder
 
 CSS = ".demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
 
@@ -27,7 +27,7 @@ def _coming(tab_id: str, what: str) -> Callable[[Runtime], None]:
 
 TABS = (
     Tab(flow_video.TAB_ID, "Flow-guided video-to-video", flow_video.build),
-    Tab("lora_trainer", "Motion LoRA trainer", _coming("lora_trainer", "The motion LoRA trainer (MotionDirector)")),
+    Tab(lora_trainer.TAB_ID, "Motion LoRA trainer", lora_trainer.build),
     Tab("image_to_video", "Image-to-video", _coming("image_to_video", "Image-to-video (ConsistI2V)")),
     Tab(long_video.TAB_ID, "Long text-to-video", long_video.build),
     Tab(frame_prediction.TAB_ID, "Frame prediction", frame_prediction.build),

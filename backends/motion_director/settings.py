@@ -69,6 +69,9 @@ class MotionLoraSettings:
         if not isinstance(self.videos, tuple) or not self.videos or not all(isinstance(v, str) and v for v in self.videos):
             raise ValueError(f"videos must be one or more video files, got {self.videos!r}")
         check_whole("number of videos", len(self.videos), limits["videos"])
+        for name in ("prompt", "validation_prompt", "name"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text, got {getattr(self, name)!r}")
         check_text("prompt", self.prompt, limits["prompt_chars"])
         check_text("validation_prompt", self.validation_prompt, limits["prompt_chars"], required=False)
         check_lora_name("name", self.name)
