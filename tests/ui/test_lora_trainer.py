@@ -3,23 +3,12 @@
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-import app as flow_app
+from backends.core.jobs import Metric
 from backends.motion_director.example import EXAMPLE_CLIP
 from ui.lora_trainer import loss_curve
-from backends.core.jobs import Metric
-
-
-@pytest.fixture(scope="module")
-def served(tiny_weights, tmp_path_factory):
-    out = tmp_path_factory.mktemp("lora_outputs")
-    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
-    args = flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", "7872", *model_flags])
-    app = flow_app.launch(args, prevent_thread_lock=True)
-    yield Client(app.local_url, verbose=False), out
-    app.close()
 
 
 def test_train_shows_curves_and_samples_then_try_it_renders_with_the_loras(served):
