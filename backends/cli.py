@@ -40,7 +40,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
 
 
-def runtime_from_args(args: argparse.Namespace) -> Runtime:
+def runtime_from_args(args: argparse.Namespace, shared: bool = False, shared_gallery: bool = False) -> Runtime:
     return configure(
         Runtime.create(
             demo=args.demo,
@@ -52,6 +52,8 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
             model_paths=parse_model_paths(",".join(args.model_paths)),
             force_cpu=args.cpu,
             concurrency=getattr(args, "concurrency", 1),
+            shared=shared,
+            shared_gallery=shared_gallery,
         )
     )
 

@@ -3,12 +3,14 @@ when used so that starting the app loads nothing heavy."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .core.devices import free_memory
 from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
+from .core.loras import LoraChoice, check_lora_source
 from .core.runtime import Runtime, current
 from .core.settings import checked
 
@@ -102,9 +104,25 @@ def check_job(name: str, settings: Any, runtime: Runtime) -> Any:
     (MissingWeights). Returns the checked settings, the random seed drawn."""
     engine = get_engine(name)
     preset, settings = checked(settings, engine.name, runtime.demo)
+    check_sources(settings, runtime)
     refs = _import(engine.weights_path)(settings, preset) if engine.weights_path else required_models(preset)
     runtime.sources.check_available(refs, preset.label, engine.name)
     return settings
+
+
+def check_sources(settings: Any, runtime: Runtime) -> None:
+    """Files and folders the settings name (fields marked ``path`` in their metadata, LoRA
+    sources) through the runtime's rules: on a shared deployment, uploads and the app's folders only."""
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if f.metadata.get("path"):
+            for item in items:
+                if item:
+                    runtime.accept_path(f.name, item)
+        for item in items:
+            if isinstance(item, LoraChoice):
+                check_lora_source(item.source, runtime.loras_dir, runtime.shared)
 
 
 def required_models(preset) -> list:
@@ -113,10 +131,13 @@ def required_models(preset) -> list:
 
 
 def start_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None,
-                 deadline: float | None = None) -> JobRun:
+                 deadline: float | None = None, owner: str | None = None) -> JobRun:
     """Check, then start one job of engine ``name`` on its worker thread. It waits for one of
-    the runtime's GPU slots there, and frees the memory it held however it ends."""
+    the runtime's GPU slots there, and frees the memory it held however it ends. ``owner``: whose
+    outputs it writes (a visitor of a shared deployment)."""
     runtime = runtime or current()
+    if owner:
+        runtime = dataclasses.replace(runtime, outputs=runtime.outputs.for_owner(owner))
     engine = get_engine(name)
     settings = check_job(name, settings, runtime)
 

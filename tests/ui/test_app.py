@@ -124,7 +124,10 @@ def test_flow_video_endpoint_returns_flow_result_and_comparison(served, tmp_path
     for video in (result, flow, compare):
         assert Path(video["video"] if isinstance(video, dict) else video).exists()
     sidecars = [json.loads(p.read_text())["settings"] for p in (out / "onlyflow").glob("*.json")]
-    assert any(s["ip_adapter_scale"] == 0.7 and s["reference_image"].endswith(".png") for s in sidecars)
+    # inputs are recorded by name and SHA-256, never by their place in the server's upload cache
+    assert any(s["ip_adapter_scale"] == 0.7 and s["reference_image"]["name"].endswith(".png")
+               and len(s["reference_image"]["sha256"]) == 64 for s in sidecars)
+    assert not any("/" in json.dumps(s["video"]) or "/" in json.dumps(s["reference_image"]) for s in sidecars)
     # Without the new parameters (as older callers send it): no reference image.
     status, *_ = client.predict(**flow_video_args(clip), sweep_gammas="0, 1", api_name="/flow_video_sweep")
     assert status.startswith("**Done") and len(list((out / "onlyflow").glob("*.mp4"))) >= 2
