@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..core.paths import check_name
 from ..core.settings import check_range, check_text
 
 ENGINE = "motion_director"
 QUALITY_PRESETS = ("low", "preferred", "best")
 OPTIMIZERS = ("adamw", "lion")
 PRECISIONS = ("fp16", "bf16", "no")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-
-
-def check_lora_name(field_name: str, value: Any) -> None:
-    """Letters, digits, ``-``, ``_`` and inner dots: never a path, never ``.`` or ``..``."""
-    if not isinstance(value, str) or not NAME_PATTERN.match(value) or len(value) > 100:
-        raise ValueError(f"{field_name} must use letters, digits, '-' and '_' (inner dots allowed, at most 100 "
-                         f"characters), got {value!r}")
+MAX_NAME_CHARS = 100
 
 
 def check_whole(name: str, value: Any, bounds) -> None:
@@ -41,7 +34,8 @@ def check_choice(name: str, value: Any, choices) -> None:
 
 @dataclass(frozen=True)
 class MotionLoraSettings:
-    videos: tuple[str, ...] = field(metadata={"help": "training clip(s) with the same kind of motion", "flag": "video"})
+    videos: tuple[str, ...] = field(metadata={"help": "training clip(s) with the same kind of motion", "flag": "video",
+                                                      "path": True})
     prompt: str = field(metadata={"help": "what the clips show (a CLIP.txt beside a clip overrides it)"})
     name: str = field(default="my_motion", metadata={"help": "LoRA name: files go to outputs/loras/NAME/"})
     preset: str = field(default="preferred", metadata={"help": "quality: low (256², rank 32) | preferred (384²) | best (512²)"})
@@ -74,7 +68,9 @@ class MotionLoraSettings:
                 raise ValueError(f"{name} must be text, got {getattr(self, name)!r}")
         check_text("prompt", self.prompt, limits["prompt_chars"])
         check_text("validation_prompt", self.validation_prompt, limits["prompt_chars"], required=False)
-        check_lora_name("name", self.name)
+        check_name("name", self.name)
+        if len(self.name) > MAX_NAME_CHARS:
+            raise ValueError(f"name must use letters, digits, '-' and '_', at most {MAX_NAME_CHARS} characters")
         check_choice("preset", self.preset, QUALITY_PRESETS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
