@@ -72,7 +72,7 @@ def parse_lora(text: str) -> LoraChoice:
 def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> None:
     hints = typing.get_type_hints(settings_cls)
     for field in dataclasses.fields(settings_cls):
-        flag = "--" + field.name.replace("_", "-")
+        flag = "--" + field.metadata.get("flag", field.name).replace("_", "-")
         hint = hints[field.name]
         has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
         default = field.default if field.default is not dataclasses.MISSING else None
@@ -85,7 +85,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type) -> N
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(hint) is tuple:
-            kwargs.update(nargs="+", type=args[0] if args else str)
+            kwargs.update(action="extend", nargs="+", type=args[0] if args else str)  # --x A B or --x A --x B
         else:
             kwargs["type"] = hint if hint in (int, float, str) else str
         if not has_default:
@@ -111,6 +111,7 @@ def main(argv: Sequence[str]) -> int:
     add_settings_flags(parser, engine.settings_cls)
     args = parser.parse_args(argv[1:])
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(engine.settings_cls) if hasattr(args, f.name)}
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     if "lora" in values:
         values["loras"] = tuple(values.pop("lora"))
     runtime = runtime_from_args(args)

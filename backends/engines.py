@@ -102,6 +102,15 @@ ENGINES: dict[str, Engine] = {
         cli_names=("river-train",),
         resumable=True,
     ),
+    "motion_director": Engine(
+        name="motion_director",
+        tab="lora_trainer",
+        settings_path="backends.motion_director.settings:MotionLoraSettings",
+        job_path="backends.motion_director.job:run",
+        weights_path="backends.motion_director.job:weights_needed",
+        cli_names=("motion-lora", "motion-director"),
+        resumable=True,
+    ),
 }
 
 

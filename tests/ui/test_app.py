@@ -21,16 +21,6 @@ def long_video_args(prompt="a lighthouse at dusk", frames=16, steps=2, seed=1):
     return dict(prompt=prompt, negative_prompt="blurry", frames=frames, steps=steps, width=64, height=64, seed=seed)
 
 
-@pytest.fixture(scope="module")
-def served(tiny_weights, tmp_path_factory):
-    out = tmp_path_factory.mktemp("app_outputs")
-    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
-    args = flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", "7870", *model_flags])
-    app = flow_app.launch(args, prevent_thread_lock=True)
-    yield Client(app.local_url, verbose=False), out
-    app.close()
-
-
 def test_every_tab_answers_on_a_named_endpoint(served):
     client, _ = served
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
@@ -202,3 +192,5 @@ def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
     with pytest.raises(AppError, match="Weights for ConsistI2V \\(image-to-video\\) are not in the local cache: "
                                        "TIGER-Lab/ConsistI2V"):
         offline_app.predict(image=handle_file(str(picture)), prompt="a boat", api_name="/image_to_video")
+    with pytest.raises(AppError, match="not in the local cache: stable-diffusion-v1-5.*guoyww/animatediff"):
+        offline_app.predict(videos=[handle_file(str(clip))], prompt="a boat", api_name="/lora_trainer")
