@@ -10,6 +10,7 @@ import pytest
 from backends.animatediff.settings import LongVideoSettings
 from backends.core.jobs import Result
 from backends.core.video_io import VideoError, read_video
+from backends.core.paths import describe_input
 from backends.engines import run_engine
 
 from .test_onlyflow_job import moving_texture, run_job
@@ -34,7 +35,7 @@ def test_reference_image_steers_the_result_and_is_unloaded_for_jobs_without_one(
     _, guided = run_job(runtime, video=video, reference_image=reference, ip_adapter_scale=0.8)
     assert np.abs(frames_of(plain) - frames_of(guided)).max() > 5
     sidecar = json.loads(open(guided.sidecar).read())
-    assert sidecar["settings"]["reference_image"] == reference and sidecar["settings"]["ip_adapter_scale"] == 0.8
+    assert sidecar["settings"]["reference_image"] == describe_input(reference) and sidecar["settings"]["ip_adapter_scale"] == 0.8
     assert sidecar["models"]["ip_adapter"] == "h94/IP-Adapter/models/ip-adapter_sd15.safetensors"
     assert "ip_adapter" not in json.loads(open(plain.sidecar).read())["models"]
 
