@@ -69,6 +69,32 @@ def with_defaults(cls: type[S], defaults: Mapping[str, Any], **values: Any) -> S
     return from_dict(cls, {**{k: v for k, v in defaults.items() if k in names}, **values})
 
 
+def mode_defaults(cls: type, preset: Any) -> tuple[dict[str, Any], list[str]]:
+    """Defaults of ``cls``'s fields in ``preset``'s mode (use `EnginePreset.for_mode`): the preset's,
+    else the dataclass's; a number outside the mode's ``[low, high]`` limit is pulled to the nearest
+    end. Returns (defaults, one note per default that was pulled in)."""
+    defaults, notes = {}, []
+    for field in dataclasses.fields(cls):
+        if field.name in preset.defaults:
+            value = preset.defaults[field.name]
+        elif field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            continue  # required: the caller gives it
+        bounds = preset.limits.get(field.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(bounds, (list, tuple)):
+            low, high = bounds
+            pulled = type(value)(min(max(value, low), high))
+            if pulled != value:
+                notes.append(f"{field.name}: the default {value!r} is outside this mode's range "
+                             f"[{low:g}, {high:g}]; using {pulled!r}")
+                value = pulled
+        defaults[field.name] = value
+    return defaults, notes
+
+
 def checked(settings: S, engine: str, demo: bool) -> tuple[Any, S]:
     """(preset, settings): ``settings`` checked against the engine preset's limits (demo mode
     has its own) and with a random seed drawn, so it can be reported and the run repeated."""
