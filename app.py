@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def download(engine: str, runtime, optional: bool = False) -> int:
-    from backends.cli import print_events
+    from backends.core.console import print_events
     from backends.core.jobs import CancelToken
     from backends.weights import download as download_job
 

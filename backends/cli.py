@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .core.devices import OFFLOAD_MODES
-from .core.jobs import Artifact, Event, JobCancelled, Log, Metric, Progress, Result
+from .core.console import print_events
+from .core.jobs import CancelToken, JobCancelled
 from .core.loras import LoraChoice
 from .core.presets import load_preset
 from .core.runtime import Runtime, configure
 from .core.settings import from_dict, mode_defaults
 from .core.sources import parse_model_paths
 from .core.video_io import read_video, write_gif
-from .engines import ENGINES, get_engine, run_engine
+from .engines import ENGINES, get_engine, start_engine
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
@@ -94,25 +95,6 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type, defa
         parser.add_argument(flag, **kwargs)
 
 
-def print_events(events: Iterable[Event]) -> Result | None:
-    """Show a job's events on a terminal, one line each (progress rewrites its line on a
-    terminal); previews are skipped. Returns the job's ``Result``."""
-    result = None
-    for event in events:
-        if isinstance(event, Progress):
-            end = "\n" if event.step >= event.total or not sys.stdout.isatty() else "\r"
-            print(f"  {event.describe():<70}", end=end, flush=True)
-        elif isinstance(event, Log):
-            print(f"  {event.message}", flush=True)
-        elif isinstance(event, Metric):
-            print(f"  {event.name} step {event.step}: {event.value:.5g}", flush=True)
-        elif isinstance(event, Artifact):
-            print(f"  {event.label or event.kind}: {event.path}", flush=True)
-        elif isinstance(event, Result):
-            result = event
-    return result
-
-
 def free_output(target: Path, suffixes: Iterable[str], overwrite: bool = False) -> Path:
     """``target``, or ``NAME-1.ext``, ``NAME-2.ext``, ... when it or a file beside it (the sidecar,
     ``NAME<suffix>`` for each suffix) already exists; ``target`` itself when ``overwrite``."""
@@ -180,14 +162,17 @@ def main(argv: Sequence[str]) -> int:
     defaults, notes = mode_defaults(engine.settings_cls, load_preset(engine.name).for_mode(runtime.demo))
     for note in notes:
         print(f"  {note}", flush=True)
+    cancel = CancelToken()
     try:
-        settings = from_dict(engine.settings_cls, {**defaults, **values})
-        result = print_events(run_engine(engine.name, settings, runtime=runtime))
+        job = start_engine(engine.name, from_dict(engine.settings_cls, {**defaults, **values}), cancel, runtime)
+        try:
+            result = print_events(job)
+        except KeyboardInterrupt:  # Ctrl-C is Stop: the job ends at its next step (a trainer saves first)
+            cancel.cancel()
+            print("\nstopping…", file=sys.stderr)
+            result = print_events(job)
     except JobCancelled:
         print("stopped", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .core.devices import free_memory
-from .core.jobs import CancelToken, Event, Log
+from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
 from .core.runtime import Runtime, current
+from .core.settings import checked
 
 
 def _import(path: str) -> Any:
@@ -24,7 +25,9 @@ class Engine:
     settings_path: str  # "package.module:Class"
     job_path: str  # "package.module:run"
     load_path: str | None = None  # "package.module:load" for ZeroGPU start-up placement
+    weights_path: str | None = None  # "package.module:fn(settings, preset) -> [ModelRef]" when not all models are needed
     cli_names: tuple[str, ...] = ()
+    resumable: bool = False  # its settings have `resume`: a run can go on from its last checkpoint
 
     @property
     def settings_cls(self) -> type:
@@ -61,6 +64,7 @@ ENGINES: dict[str, Engine] = {
         settings_path="backends.river.settings:FramePredictionSettings",
         job_path="backends.river.job:run",
         load_path="backends.river.job:load_default",
+        weights_path="backends.river.job:weights_needed",
         cli_names=("frame-prediction", "river"),
     ),
     "river_train": Engine(
@@ -68,7 +72,9 @@ ENGINES: dict[str, Engine] = {
         tab="frame_prediction",
         settings_path="backends.river.settings:RiverTrainingSettings",
         job_path="backends.river.train_job:run",
+        weights_path="backends.river.train_job:weights_needed",
         cli_names=("river-train",),
+        resumable=True,
     ),
 }
 
@@ -81,19 +87,45 @@ def get_engine(name: str) -> Engine:
     raise ValueError(f"unknown engine {name!r}; known: {', '.join(known)}")
 
 
-def run_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Iterator[Event]:
-    """Run one job of engine ``name`` in one of the runtime's GPU slots; memory held by the job is
-    freed however it ends."""
-    cancel = cancel or CancelToken()
+def check_job(name: str, settings: Any, runtime: Runtime) -> Any:
+    """What can be known before a job starts (and, on ZeroGPU, before a GPU is asked for): the
+    settings against the preset's limits (ValueError), and weights that cannot be had offline
+    (MissingWeights). Returns the checked settings, the random seed drawn."""
+    engine = get_engine(name)
+    preset, settings = checked(settings, engine.name, runtime.demo)
+    refs = _import(engine.weights_path)(settings, preset) if engine.weights_path else required_models(preset)
+    runtime.sources.check_available(refs, preset.label, engine.name)
+    return settings
+
+
+def required_models(preset) -> list:
+    """The weights a job of this preset always needs (optional ones come with their option)."""
+    return [ref for ref in preset.models.values() if not ref.optional]
+
+
+def start_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None,
+                 deadline: float | None = None) -> JobRun:
+    """Check, then start one job of engine ``name`` on its worker thread. It waits for one of
+    the runtime's GPU slots there, and frees the memory it held however it ends."""
     runtime = runtime or current()
-    job = get_engine(name).job
-    cancel.raise_if_cancelled()  # stopped while still waiting in the queue
-    if not runtime.gpu_slots.acquire(blocking=False):
-        yield Log("waiting for the GPU: another job is finishing")
-        while not runtime.gpu_slots.acquire(timeout=0.2):
-            cancel.raise_if_cancelled()
-    try:
-        yield from job(settings, cancel=cancel, runtime=runtime)
-    finally:
-        runtime.gpu_slots.release()
-        free_memory()
+    engine = get_engine(name)
+    settings = check_job(name, settings, runtime)
+
+    def job(ctx: JobContext):
+        ctx.check()  # stopped while still waiting in the queue
+        if not runtime.gpu_slots.acquire(blocking=False):
+            ctx.emit(Log("waiting for the GPU: another job is finishing"))
+            while not runtime.gpu_slots.acquire(timeout=0.2):
+                ctx.check()
+        try:
+            return engine.job(settings, ctx)
+        finally:
+            runtime.gpu_slots.release()
+            free_memory()
+
+    return JobRun(job, runtime, cancel, deadline, name=engine.name)
+
+
+def run_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None) -> Iterator[Event]:
+    """The events of one job of engine ``name``, as they come; its errors are raised here."""
+    yield from start_engine(name, settings, cancel, runtime)

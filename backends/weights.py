@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .core.jobs import CancelToken, Event, Log, run_in_thread
+from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
 from .core.presets import load_preset
 from .core.runtime import Runtime
 from .engines import ENGINES, get_engine
@@ -32,21 +32,25 @@ def weight_rows(runtime: Runtime) -> list[list[str]]:
 
 def download(engine_name: str, *, cancel: CancelToken, runtime: Runtime, optional: bool = False) -> Iterator[Event]:
     """Fetch every set of weights an engine needs that is not here yet; weights only an option
-    uses (``optional`` in the preset) too when ``optional``, else they come on first use."""
+    uses (``optional`` in the preset) too when ``optional``, else they come on first use.
+    Offline, it refuses at once when anything is missing."""
     engine = get_engine(engine_name)
     preset = load_preset(engine.name)
+    wanted = [ref for ref in preset.models.values() if optional or not ref.optional]
+    if runtime.sources.offline:  # refuse at once, naming all that is missing, rather than try the Hub
+        runtime.sources.check_available(wanted, preset.label, engine.name)
 
-    def work(emit) -> None:
+    def job(ctx: JobContext) -> None:
         for ref in preset.models.values():
-            cancel.raise_if_cancelled()
+            ctx.check()
             if ref.optional and not optional:
-                emit(Log(f"{ref.repo}: optional ({ref.role}), skipped: it downloads on first use, or ask for optional weights"))
+                ctx.emit(Log(f"{ref.repo}: optional ({ref.role}), skipped: it downloads on first use, or ask for optional weights"))
                 continue
             status = runtime.sources.status(ref)
             if status.present:
-                emit(Log(f"{ref.repo}: already here ({status.where})"))
+                ctx.emit(Log(f"{ref.repo}: already here ({status.where})"))
                 continue
-            path = runtime.sources.download(ref, preset.label, emit)
-            emit(Log(f"{ref.repo}: saved in {path}"))
+            path = runtime.sources.download(ref, preset.label, ctx.emit)
+            ctx.emit(Log(f"{ref.repo}: saved in {path}"))
 
-    yield from run_in_thread(work, cancel)
+    yield from JobRun(job, runtime, cancel, name=f"download-{engine.name}")

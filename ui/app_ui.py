@@ -37,6 +37,10 @@ TABS = (
 def build_app(runtime: Runtime, tabs: list[str] | None = None) -> gr.Blocks:
     """The whole page; ``tabs`` limits which tabs are shown (ids from ``TABS``)."""
     chosen = [tab for tab in TABS if not tabs or tab.id in tabs]
+    if runtime.policy.zero_gpu:  # `spaces` wants its GPU functions decorated before launch()
+        from . import zerogpu
+
+        zerogpu.decorate()
     with gr.Blocks(title="Flow Studio") as app:
         gr.Markdown("# Flow Studio\nResearch video generators in one app: pick a tab, set it up, press the button.")
         with gr.Tabs():

@@ -3,9 +3,8 @@ clear errors), the Stop token, the LoRA picker, the outputs gallery and the demo
 
 from __future__ import annotations
 
+import functools
 import logging
-import queue
-import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -14,13 +13,12 @@ import gradio as gr
 import numpy as np
 
 from backends.core.checkpoints import CheckpointError
-from backends.core.jobs import Artifact, CancelToken, JobCancelled, Log, Metric, Preview, Progress, Result
+from backends.core.jobs import Artifact, CancelToken, JobCancelled, JobRun, Log, Metric, Preview, Progress, Result
 from backends.core.loras import LoraChoice, list_lora_files
 from backends.core.previews import contact_sheet
 from backends.core.runtime import Runtime
 from backends.core.sources import MissingWeights
 from backends.core.video_io import VideoError
-from backends.core.zerogpu import stream_job
 
 log = logging.getLogger("flowstudio")
 
@@ -75,40 +73,19 @@ def stop(token: CancelToken | None) -> str:
     return "**Stopping…** the job ends after the current step."
 
 
-class DetachedJob:
-    """A job in its own thread that keeps running when the page that started it goes away (so its
-    result is saved and appears in the gallery); only Stop ends it early. The page reads its
-    events while it is there; when nobody reads, events are dropped, not hoarded."""
+def start_job(engine: str, settings: Any, token: CancelToken, runtime: Runtime) -> JobRun:
+    """Check the settings, then start the job on its worker thread: in this process, or on a
+    ZeroGPU Space through its GPU calls. Bad settings raise here, before anything starts."""
+    if runtime.policy.zero_gpu:
+        from backends.engines import check_job
 
-    def __init__(self, engine: str, settings: Any, token: CancelToken, runtime: Runtime, backlog: int = 256):
-        self.events: queue.Queue = queue.Queue(maxsize=backlog)
-        self.finished = threading.Event()
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(engine, settings, token, runtime), daemon=True,
-                                        name=f"flowstudio-{engine}")
-        self._thread.start()
+        from .zerogpu import run_on_zero_gpu
 
-    def _run(self, engine: str, settings: Any, token: CancelToken, runtime: Runtime) -> None:
-        try:
-            for event in stream_job(engine, settings, token, runtime.policy.zero_gpu):
-                try:
-                    self.events.put_nowait(event)
-                except queue.Full:
-                    pass  # nobody is reading: the job goes on, its events are not needed
-        except BaseException as error:
-            self.error = error
-        finally:
-            self.finished.set()
+        settings = check_job(engine, settings, runtime)
+        return JobRun(functools.partial(run_on_zero_gpu, engine, settings), runtime, token, name=engine)
+    from backends.engines import start_engine
 
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            try:
-                yield self.events.get(timeout=0.25)
-            except queue.Empty:
-                if self.finished.is_set() and self.events.empty():
-                    break
-        if self.error is not None:
-            raise self.error
+    return start_engine(engine, settings, token, runtime)
 
 
 def job_token(token: CancelToken | None) -> CancelToken:
@@ -124,10 +101,11 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
     """Run a job and yield the updated view after every event; errors become ``gr.Error``.
 
     The job outlives this generator: if the page goes away (or an API client drops the call), it
-    runs on and saves its result. Only Stop (``token``) ends it early."""
+    runs on and saves its result. Only Stop (``token``) ends it early. A page that reads slowly
+    still gets every log, artifact and the result (progress and previews coalesce)."""
     view = JobView()
     try:
-        for event in DetachedJob(engine, settings, token, runtime):
+        for event in start_job(engine, settings, token, runtime):
             view.apply(event)
             if isinstance(event, Progress):
                 progress((event.step, event.total), desc=event.describe())

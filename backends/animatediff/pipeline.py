@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..core.devices import place_pipeline
-from ..core.jobs import CancelToken, Event, Log, Progress, StepTimer
+from ..core.jobs import Event, JobContext, Log, Progress, StepTimer
 from ..core.presets import EnginePreset, load_preset
 from ..core.runtime import Runtime
 
@@ -107,9 +107,22 @@ def denoise(pipe, settings, on_step_end: Callable, **extra) -> torch.Tensor:
     ).frames
 
 
-def decode_latents(
-    pipe, latents: torch.Tensor, emit: Callable[[Event], None], cancel: CancelToken, chunk: int = 8
-) -> np.ndarray:
+def step_callback(ctx: JobContext, on_step: Callable[[int, torch.Tensor], None]) -> Callable:
+    """A ``callback_on_step_end`` for diffusers pipelines: at each step boundary, Stop sets the
+    pipeline's own interrupt (its loop then ends and it still offloads its models, which an
+    exception would skip), else ``on_step(step, latents)`` reports the finished step."""
+
+    def on_step_end(pipe, index, timestep, tensors):
+        if ctx.cancelled:
+            pipe._interrupt = True
+        else:
+            on_step(index + 1, tensors["latents"])
+        return {}
+
+    return on_step_end
+
+
+def decode_latents(pipe, latents: torch.Tensor, ctx: JobContext, chunk: int = 8) -> np.ndarray:
     """VAE-decode (B, C, F, h, w) latents of the first video into uint8 frames (F, H, W, 3),
     a chunk of frames at a time, reporting progress and honouring Stop between chunks."""
     vae = pipe.vae
@@ -119,9 +132,9 @@ def decode_latents(
     decoded = []
     with torch.no_grad():
         for start in range(0, len(frames_latents), chunk):
-            cancel.raise_if_cancelled()
+            ctx.check()
             part = frames_latents[start : start + chunk].to(device=device, dtype=vae.dtype)
             images = vae.decode(part).sample.float()
             decoded.append(((images / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu())
-            emit(timer.tick())
+            ctx.emit(timer.tick())
     return torch.cat(decoded).numpy()

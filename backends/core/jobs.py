@@ -1,14 +1,17 @@
-"""The job protocol every engine speaks.
+"""The job protocol every engine speaks, and the one path every job runs through.
 
-A job is a plain generator: ``run(settings, cancel=token, runtime=rt)`` yields the small
-events below and returns when done. The UI turns them into Gradio updates, the CLI into
-printed lines, tests into assertions. Stop is one flag (``CancelToken``) that the job checks
-at every step; a cancelled job raises ``JobCancelled`` out of its generator.
+A job is a plain function, ``run(settings, ctx) -> Result``: it emits the small events below
+through ``ctx.emit`` while it works, calls ``ctx.check()`` at every step boundary (Stop raises
+``JobCancelled`` there), and returns its ``Result``. ``JobRun`` runs it on one worker thread
+with one event queue; the page, the API, the CLI and the tests all read that queue the same
+way. Progress and previews are coalesced (only the latest matters); logs, metrics, artifacts
+and the result are never dropped, however slowly the reader reads.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
+import contextvars
 import threading
 import time
 from dataclasses import dataclass, field
@@ -149,36 +152,139 @@ class StepTimer:
         return Progress(self.done, self.total, self.stage, eta, per_step)
 
 
-_DONE = object()
+class EventQueue:
+    """The one queue between a job and its reader. A progress or preview replaces one of its kind
+    not read yet, unless another event came between them (order is kept); everything else queues
+    without a bound: a slow reader gets every log, metric, artifact and the result."""
+
+    COALESCED = (Progress, Preview)
+
+    def __init__(self) -> None:
+        self._items: collections.deque = collections.deque()
+        self._pending: dict[type, list] = {}  # kind -> its unread [event, barrier] cell
+        self._barrier = 0  # events put that are never coalesced
+        self._ready = threading.Condition()
+        self._closed = False
+
+    def put(self, event: Event) -> None:
+        with self._ready:
+            kind = type(event)
+            if kind in self.COALESCED:
+                cell = self._pending.get(kind)
+                if cell is not None and cell[1] == self._barrier:
+                    cell[0] = event
+                    return
+                cell = self._pending[kind] = [event, self._barrier]
+                self._items.append(cell)
+            else:
+                self._barrier += 1
+                self._items.append(event)
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event; None once the queue is closed and empty (or after ``timeout``)."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._items or self._closed, timeout):
+                return None
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            if isinstance(item, list):  # a coalesced cell
+                if self._pending.get(type(item[0])) is item:
+                    del self._pending[type(item[0])]
+                return item[0]
+            return item
 
 
-def run_in_thread(work: Callable[[Callable[[Event], None]], Any], cancel: CancelToken) -> Iterator[Event]:
-    """Run blocking ``work(emit)`` in a worker thread and yield what it emits, as it emits it.
+class CallEnded(JobCancelled):
+    """A ZeroGPU call's time is up: a resumable job (a trainer) saves and stops here, and the next
+    GPU call resumes it."""
 
-    This is how a blocking library call (a diffusers pipeline with a step callback) becomes a
-    streaming job. If the consumer stops iterating (the browser went away, the generator was
-    closed), the token is cancelled so the worker stops at its next step. Exceptions raised in
-    the worker, ``JobCancelled`` included, are re-raised here.
+
+@dataclass
+class JobContext:
+    """What a running job gets: the runtime, its Stop token and where its events go."""
+
+    runtime: Any  # backends.core.runtime.Runtime (not imported: the runtime imports jobs)
+    cancel: CancelToken
+    emit: Callable[[Event], None]
+    deadline: float | None = None  # time.monotonic() at which a resumable job ends this call
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.cancelled
+
+    def check(self) -> None:
+        """Call at every step boundary: raises ``JobCancelled`` once Stop was pressed, and
+        ``CallEnded`` once the call's deadline has passed."""
+        self.cancel.raise_if_cancelled()
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise CallEnded("this GPU call's time is up")
+
+    raise_if_cancelled = check  # a context stands in where a CancelToken is taken (the trainers)
+
+
+Job = Callable[[JobContext], "Result | None"]
+
+
+class JobRun:
+    """One job on its own worker thread, its events on one ``EventQueue``.
+
+    Iterating yields the events as they come (the result last) and re-raises the job's error.
+    The job keeps running if the reader goes away (a closed page still gets its result saved);
+    only the token stops it. Once Stop is pressed, progress and previews of later steps are no
+    longer shown. The worker runs in a copy of the starting thread's context, so what the caller
+    sees there (a Gradio request, which ZeroGPU bills) the job sees too.
     """
-    events: queue.Queue = queue.Queue()
-    failure: list[BaseException] = []
 
-    def target() -> None:
+    def __init__(self, job: Job, runtime: Any, cancel: CancelToken | None = None, deadline: float | None = None,
+                 name: str = "job"):
+        self.cancel = cancel or CancelToken()
+        self.events = EventQueue()
+        self.error: BaseException | None = None
+        self.context = JobContext(runtime, self.cancel, self.events.put, deadline)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._work, job), daemon=True,
+                                        name=f"flowstudio-{name}")
+        self._thread.start()
+
+    def _work(self, job: Job) -> None:
         try:
-            work(events.put)
-        except BaseException as error:  # re-raised in the consumer's thread
-            failure.append(error)
+            result = job(self.context)
+            if result is not None:
+                self.events.put(result)
+        except BaseException as error:  # re-raised in the reader's thread
+            self.error = error
         finally:
-            events.put(_DONE)
+            self.events.close()
 
-    worker = threading.Thread(target=target, name="flowstudio-job", daemon=True)
-    worker.start()
-    try:
-        while (event := events.get()) is not _DONE:
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def __iter__(self) -> Iterator[Event]:
+        while (event := self.events.get()) is not None:
+            if self.cancel.cancelled and isinstance(event, EventQueue.COALESCED):
+                continue  # a step that ended after Stop: not shown
             yield event
-    finally:
-        if worker.is_alive():
-            cancel.cancel()
-            worker.join()
-    if failure:
-        raise failure[0]
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def drain(events: Iterator[Event], emit: Callable[[Event], None]) -> Any:
+    """Emit every event of an event generator and return its return value (for the trainers and
+    samplers that are generators themselves)."""
+    while True:
+        try:
+            emit(next(events))
+        except StopIteration as stop:
+            return stop.value

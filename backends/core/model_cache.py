@@ -63,3 +63,13 @@ def attached(owner: Any, name: str, load: Callable[[], T]) -> T:
     if name not in extras:
         extras[name] = load()
     return extras[name]
+
+
+_owner_locks = threading.Lock()
+
+
+def exclusive(owner: Any) -> threading.Lock:
+    """The lock that gives one job at a time a shared model with per-job state (a pipeline's
+    FreeNoise windows, LoRAs, IP-Adapter): with several GPU slots, jobs on it take turns."""
+    with _owner_locks:
+        return owner.__dict__.setdefault("_flowstudio_lock", threading.Lock())

@@ -29,13 +29,14 @@ class ModelRef:
     size_gb: float | None = None
     demo: str | None = None  # name of the tiny-model builder used in demo mode
     optional: bool = False  # needed only by an option (e.g. a reference image): fetched when used, not by default
+    engine: str = ""  # the engine whose preset names it (`python app.py --download ENGINE` fetches it)
 
     @property
     def id(self) -> str:
         return f"{self.repo}/{self.filename}" if self.filename else self.repo
 
     @classmethod
-    def from_yaml(cls, role: str, data: dict[str, Any]) -> "ModelRef":
+    def from_yaml(cls, role: str, data: dict[str, Any], engine: str = "") -> "ModelRef":
         patterns = data.get("allow_patterns")
         return cls(
             role=role,
@@ -47,6 +48,7 @@ class ModelRef:
             size_gb=data.get("size_gb"),
             demo=data.get("demo"),
             optional=bool(data.get("optional", False)),
+            engine=engine,
         )
 
 
@@ -87,7 +89,7 @@ def load_preset(engine: str, folder: Path = PRESETS_DIR) -> EnginePreset:
     known = {"engine", "label", "tab", "models", "defaults", "limits", "quality"}
     # `uses: other` takes the other engine's models first (an engine built on another one).
     models = dict(load_preset(data["uses"], folder).models) if data.get("uses") else {}
-    models.update({role: ModelRef.from_yaml(role, ref) for role, ref in (data.get("models") or {}).items()})
+    models.update({role: ModelRef.from_yaml(role, ref, data["engine"]) for role, ref in (data.get("models") or {}).items()})
     return EnginePreset(
         engine=data["engine"],
         label=data["label"],

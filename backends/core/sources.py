@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from .devices import truthy
 from .jobs import Event, Log, Progress
@@ -22,22 +22,33 @@ from .presets import ModelRef
 MODELS_DIR_ENV = "FLOWSTUDIO_MODELS_DIR"
 MODEL_PATHS_ENV = "FLOWSTUDIO_MODEL_PATHS"  # "repo=path,repo=path"
 DEMO_DIR_ENV = "FLOWSTUDIO_DEMO_DIR"
+OFFLINE_REASON = "This app runs offline (--offline or HF_HUB_OFFLINE=1)"
 DEMO_BUILD_VERSION = "v1"  # bump when a tiny-model builder changes what it writes
 
 
 class MissingWeights(RuntimeError):
-    """The weights an engine needs are not on this machine and cannot be downloaded now."""
+    """The weights an engine needs are not on this machine and cannot be had now. Carries only
+    its message and the repos it names, so it pickles (a ZeroGPU worker sends it back)."""
 
-    def __init__(self, engine_label: str, ref: ModelRef, reason: str):
-        size = f" (about {ref.size_gb:g} GB)" if ref.size_gb else ""
-        what = ref.id
-        super().__init__(
-            f"Weights for {engine_label} are not in the local cache: {what}{size}. {reason} "
-            f"Download them in the Models panel or with `python app.py --download ENGINE`, or put a "
-            f"copy of the repository in $FLOWSTUDIO_MODELS_DIR/{ref.repo} (or map it with "
-            f"--model-path {ref.repo}=PATH)."
+    def __init__(self, message: str, repos: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.repos = tuple(repos)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.repos)
+
+    @classmethod
+    def of(cls, engine_label: str, refs: Sequence[ModelRef], reason: str, engine: str | None = None) -> "MissingWeights":
+        named = ", ".join(f"{ref.id} (about {ref.size_gb:g} GB)" if ref.size_gb else ref.id for ref in refs)
+        engine = engine or next((ref.engine for ref in refs if ref.engine), None)
+        fetch = f"with `python app.py --download {engine}` or in the Models panel" if engine else "in the Models panel"
+        folders = " / ".join(f"$FLOWSTUDIO_MODELS_DIR/{ref.repo}" for ref in refs)
+        return cls(
+            f"Weights for {engine_label} are not in the local cache: {named}. {reason.rstrip('.')}. "
+            f"Download them {fetch}, or put a copy of each repository in {folders} "
+            f"(or map one with --model-path REPO=PATH).",
+            tuple(ref.repo for ref in refs),
         )
-        self.ref = ref
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ class ModelSources:
 
     def _demo_build(self, ref: ModelRef) -> Path:
         if not ref.demo:
-            raise MissingWeights(ref.repo, ref, "Demo mode has no tiny stand-in for it.")
+            raise MissingWeights.of(ref.repo, [ref], "Demo mode has no tiny stand-in for it")
         module_name, _, function_name = ref.demo.partition(":")
         builder = getattr(importlib.import_module(module_name), function_name)
         folder = self.demo_dir / f"{function_name}-{DEMO_BUILD_VERSION}"
@@ -184,6 +195,22 @@ class ModelSources:
             described[role] = f"{ref.id}@{commit or status.where}"
         return described
 
+    def available(self, ref: ModelRef) -> bool:
+        """Whether ``resolve`` can give ``ref`` without the network."""
+        if self._local_folder(ref):
+            return True
+        return bool(ref.demo) if self.demo else self._hub_cache(ref) is not None
+
+    def check_available(self, refs: Sequence[ModelRef], engine_label: str, engine: str | None = None) -> None:
+        """Raise ``MissingWeights`` naming every one of ``refs`` that cannot be had, when the
+        network may not be used (offline, demo mode); online, missing weights download in the job."""
+        if not (self.offline or self.demo):
+            return
+        missing = [ref for ref in refs if not self.available(ref)]
+        if missing:
+            reason = "Demo mode has no tiny stand-in for them" if self.demo else OFFLINE_REASON
+            raise MissingWeights.of(engine_label, missing, reason, engine)
+
     # -- getting it -------------------------------------------------------------------------
     def resolve(self, ref: ModelRef, engine_label: str, emit: Callable[[Event], None] | None = None) -> Path:
         """A local path for ``ref``: a local folder first, then (demo mode) a tiny stand-in, the
@@ -197,7 +224,7 @@ class ModelSources:
         if cached:
             return cached
         if self.offline:
-            raise MissingWeights(engine_label, ref, "This app runs offline (--offline or HF_HUB_OFFLINE=1).")
+            raise MissingWeights.of(engine_label, [ref], OFFLINE_REASON)
         return self.download(ref, engine_label, emit)
 
     def download(self, ref: ModelRef, engine_label: str, emit: Callable[[Event], None] | None = None) -> Path:
@@ -217,4 +244,4 @@ class ModelSources:
                 )
             )
         except Exception as error:  # network down, repo gated, disk full: say which
-            raise MissingWeights(engine_label, ref, f"The download failed: {error}.") from error
+            raise MissingWeights.of(engine_label, [ref], f"The download failed: {error}") from error

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Iterator
-
 import numpy as np
 
 from ..animatediff.pipeline import configure_free_noise, decode_latents, load_animatediff
 from ..core.ip_adapter import configure_ip_adapter, read_reference_image
-from ..core.jobs import Artifact, CancelToken, Event, Log, Preview, Result, StepTimer, run_in_thread
+from ..core.jobs import Artifact, JobContext, Log, Preview, Result, StepTimer
 from ..core.loras import apply_loras
-from ..core.model_cache import attached
+from ..core.model_cache import attached, exclusive
 from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
 from ..core.previews import latents_to_rgb
@@ -61,32 +59,32 @@ def read_motion_source(settings: FlowVideoSettings) -> tuple[np.ndarray, FlowVid
     return video.frames, settings, notes
 
 
-def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+def run(settings: FlowVideoSettings, ctx: JobContext) -> Result:
+    runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs (limits come from the preset, demo mode has its own)
     preset, settings = checked(settings, ENGINE, runtime.demo)
-    yield Log(f"seed {settings.seed}")
+    emit(Log(f"seed {settings.seed}"))
     started = time.time()
 
-    def work(emit) -> None:
-        nonlocal settings
-        with runtime.outputs.claim(ENGINE, settings.seed) as stem:
-            # 2. Read the reference image and the clip, extract its optical flow (shown before generation starts)
-            reference = read_reference_image(settings.reference_image) if settings.reference_image else None
-            frames, settings, notes = read_motion_source(settings)
-            for note in notes:
-                emit(Log(note))
-            estimator = flow_estimator(runtime.policy.device)
-            flow = estimator(frames)
-            flow_video = flow_to_color(flow)
-            write_mp4(flow_video, stem.with_suffix(".flow.mp4"), settings.fps)
-            emit(Artifact(str(stem.with_suffix(".flow.mp4")), "video", f"optical flow ({estimator.name})"))
-            cancel.raise_if_cancelled()
+    with runtime.outputs.claim(ENGINE, settings.seed) as stem:
+        # 2. Read the reference image and the clip, extract its optical flow (shown before generation starts)
+        reference = read_reference_image(settings.reference_image) if settings.reference_image else None
+        frames, settings, notes = read_motion_source(settings)
+        for note in notes:
+            emit(Log(note))
+        estimator = flow_estimator(runtime.policy.device)
+        flow = estimator(frames)
+        flow_video = flow_to_color(flow)
+        write_mp4(flow_video, stem.with_suffix(".flow.mp4"), settings.fps)
+        emit(Artifact(str(stem.with_suffix(".flow.mp4")), "video", f"optical flow ({estimator.name})"))
+        ctx.check()
 
-            # 3. Load models: the shared AnimateDiff pipeline and OnlyFlow's weights for it
-            pipe = load_animatediff(runtime, emit)
-            adapter = load_adapter(runtime, pipe, emit)
-            cancel.raise_if_cancelled()
+        # 3. Load models: the shared AnimateDiff pipeline and OnlyFlow's weights for it
+        pipe = load_animatediff(runtime, emit)
+        adapter = load_adapter(runtime, pipe, emit)
+        ctx.check()
 
+        with exclusive(pipe):  # its FreeNoise / LoRA / IP-Adapter state is this job's until it ends
             # 4. FreeNoise for long clips, LoRAs at their weights, the IP-Adapter only with a reference
             #    image (its weights are fetched on first use; the shared pipeline drops it otherwise)
             configure_free_noise(pipe, settings.frames, settings.context_length, settings.context_stride,
@@ -95,7 +93,7 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
             ip_ref = preset.models["ip_adapter"]
             ip_folder = runtime.sources.resolve(ip_ref, preset.label, emit) if reference else None
             ip_weights = configure_ip_adapter(pipe, runtime.policy, ip_folder, settings.ip_adapter_scale)
-            cancel.raise_if_cancelled()
+            ctx.check()
 
             # 5. Generate once per gamma (one gamma, or the sweep), the same seed each time
             timer = StepTimer(settings.steps * len(settings.gammas), "denoising")
@@ -105,27 +103,25 @@ def run(settings: FlowVideoSettings, *, cancel: CancelToken, runtime: Runtime) -
                     emit(timer.tick())
                     emit(Preview(latents_to_rgb(latents), step, f"gamma {gamma:g} · step {step}/{total}"))
 
-                latents = generate(pipe, adapter, flow, settings, gamma, on_step, cancel, runtime.policy.attention,
+                latents = generate(pipe, adapter, flow, settings, gamma, on_step, ctx.cancel, runtime.policy.attention,
                                    ip_adapter_image=reference)
-                outputs.append(decode_latents(pipe, latents, emit, cancel))
+                outputs.append(decode_latents(pipe, latents, ctx))
+            dtype = str(pipe.unet.dtype).removeprefix("torch.")
 
-            # 6. Save: the result (or the sweep as input | flow | outputs), a comparison, the sidecar
-            source = frames[: settings.frames]
-            panels = [caption(source, "input"), caption(flow_video, f"flow ({estimator.name})")]
-            panels += [caption(video, f"gamma {gamma:g}") for gamma, video in zip(settings.gammas, outputs)]
-            comparison = side_by_side(panels)
-            if not settings.sweep:
-                write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
-                emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
-            models = runtime.sources.describe(preset.models)  # optional models are named only when used
-            if ip_weights:
-                models[ip_ref.role] = f"{ip_ref.repo}/{ip_weights.relative_to(ip_folder).as_posix()}"
-            record = sidecar_record(
-                ENGINE, settings, settings.seed, models=models,
-                device=runtime.policy.device, dtype=str(pipe.unet.dtype).removeprefix("torch."), started=started,
-                demo=runtime.demo, flow_method=estimator.name, input_frames=len(frames),
-            )
-            saved = runtime.outputs.finish_video(stem, comparison if settings.sweep else outputs[0], settings.fps, record)
-            emit(Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": settings.frames}))
-
-    yield from run_in_thread(work, cancel)
+        # 6. Save: the result (or the sweep as input | flow | outputs), a comparison, the sidecar
+        source = frames[: settings.frames]
+        panels = [caption(source, "input"), caption(flow_video, f"flow ({estimator.name})")]
+        panels += [caption(video, f"gamma {gamma:g}") for gamma, video in zip(settings.gammas, outputs)]
+        comparison = side_by_side(panels)
+        if not settings.sweep:
+            write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
+            emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))
+        models = runtime.sources.describe(preset.models)  # optional models are named only when used
+        if ip_weights:
+            models[ip_ref.role] = f"{ip_ref.repo}/{ip_weights.relative_to(ip_folder).as_posix()}"
+        record = sidecar_record(
+            ENGINE, settings, settings.seed, models=models, device=runtime.policy.device, dtype=dtype,
+            started=started, demo=runtime.demo, flow_method=estimator.name, input_frames=len(frames),
+        )
+        saved = runtime.outputs.finish_video(stem, comparison if settings.sweep else outputs[0], settings.fps, record)
+        return Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": settings.frames})

@@ -51,7 +51,8 @@ def generate(
     ``settings.gamma``); returns the final latents (1, C, F, h, w).
 
     ``on_step`` is called after every denoising step; ``cancel`` is checked before the loop
-    and after every step (``JobCancelled`` propagates). Clips longer than
+    at every step boundary (Stop interrupts the pipeline there; ``JobCancelled`` is raised
+    after it returns). Clips longer than
     ``settings.context_length`` frames run through FreeNoise windows, each window's motion
     modules reading the flow of its own frames. ``ip_adapter_image`` is the reference image
     for an IP-Adapter already loaded into ``pipe`` (loading it rebuilds the UNet's processors,
@@ -72,10 +73,10 @@ def generate(
         cancel.raise_if_cancelled()
 
     def step_end(pipe, step, timestep, tensors):
-        if on_step is not None:
+        if cancel is not None and cancel.cancelled:
+            pipe._interrupt = True  # the pipeline's own stop: its loop ends, its models still offload
+        elif on_step is not None:
             on_step(step + 1, settings.steps, tensors["latents"])
-        if cancel is not None:
-            cancel.raise_if_cancelled()
         return {}
 
     # The adapter's context admits one generation at a time, before anything touches the UNet.
@@ -85,4 +86,7 @@ def generate(
 
         # 4. Denoise with the flow processors installed; they are removed afterwards
         with install_flow_processors(pipe.unet, adapter.processors, adapter.flow_context):
-            return denoise(pipe, settings, step_end, ip_adapter_image=ip_adapter_image)
+            latents = denoise(pipe, settings, step_end, ip_adapter_image=ip_adapter_image)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    return latents

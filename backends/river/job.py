@@ -1,12 +1,12 @@
 """The frame-prediction job: context frames of a video in, predicted continuations out.
 
-`predict_video` is a generator: while it runs it yields `Progress` (one per ODE step, with ETA)
-and a `Preview` per predicted frame (all samples side by side, as soon as the frame is decoded);
-its *return value* is a `FramePrediction` with every frame as uint8 and, when the video is longer
-than the context, PSNR / SSIM per predicted frame against the true continuation. Writing videos
-and sidecars is the shared runtime's part.
+`predict_video` emits `Progress` (one per ODE step, with ETA) and a `Preview` per predicted frame
+(all samples side by side, as soon as the frame is decoded) while it runs, and returns a
+`FramePrediction` with every frame as uint8 and, when the video is longer than the context,
+PSNR / SSIM per predicted frame against the true continuation. Writing videos and sidecars is
+the shared runtime's part.
 
-    prediction = yield from predict_video(model, frames, settings, cancel)
+    prediction = predict_video(model, frames, settings, emit, cancel)
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Generator, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 
-from ..core.jobs import Artifact, CancelToken, Event, Log, Metric, Preview, Result, StepTimer, run_in_thread
+from ..core.jobs import Artifact, CancelToken, Event, JobContext, Log, Metric, Preview, Result, StepTimer
 from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
@@ -60,33 +60,25 @@ def prepare_frames(frames: np.ndarray, image_size: tuple[int, int]) -> torch.Ten
 
 
 def predict_video(model: Model, video: np.ndarray, settings: FramePredictionSettings,
-                  cancel: CancelToken | None = None) -> Generator[Event, None, FramePrediction]:
+                  emit: Callable[[Event], None] = lambda event: None, cancel: CancelToken | None = None) -> FramePrediction:
     """Predict ``settings.predict_frames`` frames after the first ``context_frames`` of ``video``."""
     # 1. Check inputs
     settings.check_for(len(video))
-    cancel = cancel or CancelToken()
     sampler = settings.sampler_settings
 
     # 2. Frames at the model's size: the context, and the true continuation if the video has one
     clip = prepare_frames(video[: settings.context_frames + settings.predict_frames], model.image_size)
     context, truth = clip[: settings.context_frames], clip[settings.context_frames:]
 
-    # 3. Predict in a worker thread, streaming progress per ODE step and each decoded frame
+    # 3. Predict, streaming progress per ODE step and each decoded frame (Stop between ODE steps)
     predicted: list[torch.Tensor] = []
     timer = StepTimer(settings.predict_frames * sampler.steps_per_frame, "predicting")
-
-    def work(emit) -> None:
-        def on_step(frame: int, step: int, steps: int) -> None:
-            emit(timer.tick())
-
-        stream = stream_frames(model, context, settings.predict_frames, sampler, settings.samples, settings.seed,
-                               cancel, on_step)
-        for index, frames in stream:
-            predicted.append(frames.cpu())
-            emit(Preview(np.concatenate(list(to_uint8_frames(frames)), axis=1)[None], index + 1,
-                         f"frame {index + 1}/{settings.predict_frames}"))
-
-    yield from run_in_thread(work, cancel)
+    stream = stream_frames(model, context, settings.predict_frames, sampler, settings.samples, settings.seed,
+                           cancel, lambda frame, step, steps: emit(timer.tick()))
+    for index, frames in stream:
+        predicted.append(frames.cpu())
+        emit(Preview(np.concatenate(list(to_uint8_frames(frames)), axis=1)[None], index + 1,
+                     f"frame {index + 1}/{settings.predict_frames}"))
 
     # 4. Assemble, and score against the true continuation
     prediction = torch.stack(predicted, dim=1)  # [samples, predicted, 3, H, W]
@@ -182,30 +174,36 @@ def repeat_last_psnr(prediction: FramePrediction) -> list[float]:
     return psnr(last.permute(2, 0, 1)[None], truth.permute(0, 3, 1, 2)).tolist()
 
 
-def run(settings: FramePredictionSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+def weights_needed(settings: FramePredictionSettings, preset) -> list:
+    """A release's weights when the chosen model is one; the embedded and trained models are here."""
+    role = settings.model.removeprefix("river_")
+    return [preset.models[role]] if settings.model.startswith("river_") and role in preset.models else []
+
+
+def run(settings: FramePredictionSettings, ctx: JobContext) -> Result:
+    runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs; read the clip (context + the true continuation if there is one)
     preset, settings = checked(settings, ENGINE, runtime.demo)
-    yield Log(f"seed {settings.seed}")
+    emit(Log(f"seed {settings.seed}"))
     started = time.time()
     frames = read_input(settings)
 
     # 2. Load the model (a release is fetched on first use)
-    loaded: list = []
-    yield from run_in_thread(lambda emit: loaded.append(cached_model(runtime, settings.model, emit)), cancel)
-    model, default = loaded[0]
-    yield Log(f"{settings.model}: {model.image_size[0]}x{model.image_size[1]} frames, "
-              f"{settings.sampler_settings.nfe_per_frame} network evaluations per frame "
-              f"(this model's default: {default.sampler}, {default.steps} steps)")
+    model, default = cached_model(runtime, settings.model, emit)
+    ctx.check()
+    emit(Log(f"{settings.model}: {model.image_size[0]}x{model.image_size[1]} frames, "
+             f"{settings.sampler_settings.nfe_per_frame} network evaluations per frame "
+             f"(this model's default: {default.sampler}, {default.steps} steps)"))
 
     # 3. Predict, streaming each decoded frame
-    prediction = yield from predict_video(model, frames, settings, cancel)
+    prediction = predict_video(model, frames, settings, emit, ctx.cancel)
 
     # 4. Scores against the true continuation, then the video and its sidecar
     baseline = repeat_last_psnr(prediction)
     for index, (p, s, b) in enumerate(zip(prediction.psnr, prediction.ssim, baseline)):
-        yield Metric("psnr", index + 1, p)
-        yield Metric("ssim", index + 1, s)
-        yield Metric("psnr_repeat_last", index + 1, b)
+        emit(Metric("psnr", index + 1, p))
+        emit(Metric("ssim", index + 1, s))
+        emit(Metric("psnr_repeat_last", index + 1, b))
     record = sidecar_record(
         ENGINE, settings, settings.seed, models={"river": settings.model}, device=runtime.policy.device,
         dtype="float32", started=started, demo=runtime.demo, psnr=prediction.psnr, ssim=prediction.ssim,
@@ -213,11 +211,11 @@ def run(settings: FramePredictionSettings, *, cancel: CancelToken, runtime: Runt
     )
     with runtime.outputs.claim(ENGINE, tag=settings.seed) as stem:
         files = write_companions(stem, prediction, settings)
-        yield Artifact(files[".compare.mp4"], "video", "Comparison: truth | samples (predicted frames framed)")
+        emit(Artifact(files[".compare.mp4"], "video", "Comparison: truth | samples (predicted frames framed)"))
         saved = runtime.outputs.finish_video(stem, prediction.frames[0], settings.fps,
                                              {**record, "files": sorted(Path(p).name for p in files.values())})
-    yield Result(str(saved.path), str(saved.sidecar), settings.seed,
-                 {"psnr": prediction.psnr, "ssim": prediction.ssim, "psnr_repeat_last": baseline, "files": files})
+    return Result(str(saved.path), str(saved.sidecar), settings.seed,
+                  {"psnr": prediction.psnr, "ssim": prediction.ssim, "psnr_repeat_last": baseline, "files": files})
 
 
 def write_companions(stem: Path, prediction: FramePrediction, settings: FramePredictionSettings) -> dict[str, str]:

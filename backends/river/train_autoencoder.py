@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         args.output_dir, args.data, init_from=args.init_from, image_size=args.image_size, max_steps=args.steps,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, device=args.device,
     )
-    from ..cli import print_events
+    from ..core.console import print_events
 
     print_events(train_autoencoder(settings))
 

@@ -30,7 +30,7 @@ import yaml
 from safetensors.torch import save_file
 
 from .bouncing_balls import BouncingBallsDataset, bouncing_balls
-from ..cli import print_events
+from ..core.console import print_events
 from .loading import load_river_checkpoint
 from .train_autoencoder import CHECKPOINT_NAME as AE_CHECKPOINT
 from .train_autoencoder import SMALL_DDCONFIG, AutoencoderTrainSettings, autoencoder_block, train_autoencoder

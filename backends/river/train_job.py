@@ -9,10 +9,9 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import Iterator
 
 from ..core.checkpoints import load_checkpoint
-from ..core.jobs import CancelToken, Event, Log, Result
+from ..core.jobs import JobContext, Log, Result, drain
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
 from ..core.settings import checked
@@ -68,38 +67,40 @@ def autoencoder_source(settings: RiverTrainingSettings, runtime: Runtime, folder
     return str(path), None, latent_of(block["ddconfig"], settings.image_size)
 
 
-def run(settings: RiverTrainingSettings, *, cancel: CancelToken, runtime: Runtime) -> Iterator[Event]:
+def weights_needed(settings: RiverTrainingSettings, preset) -> list:
+    """The release whose autoencoder the run reuses, if it reuses one."""
+    release = RELEASES.get(settings.autoencoder)
+    return [preset.models[release.name]] if release else []
+
+
+def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
+    runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs and the run folder
     _, settings = checked(settings, TRAIN_ENGINE, runtime.demo)
     if not Path(settings.data).exists():
         raise ValueError(f"data not found: {settings.data}")
     folder = runtime.outputs.root / TRAINED_MODELS / settings.name
     started = time.time()
-    events: list[Event] = []
-    weights, block, latent = autoencoder_source(settings, runtime, folder, events.append)
-    yield from events
+    weights, block, latent = autoencoder_source(settings, runtime, folder, emit)
 
     # 2. Stage 1: the autoencoder (skipped with an official one; resumes or returns when done)
     if settings.autoencoder == "train":
-        yield Log(f"stage 1/2: autoencoder, {settings.autoencoder_steps} steps")
-        yield from (event for event in train_autoencoder(AutoencoderTrainSettings(
+        emit(Log(f"stage 1/2: autoencoder, {settings.autoencoder_steps} steps"))
+        drain(train_autoencoder(AutoencoderTrainSettings(
             output_dir=str(folder / "autoencoder"), data=settings.data, image_size=settings.image_size,
             max_steps=settings.autoencoder_steps, batch_size=settings.batch_size, preview_every=settings.preview_every,
             save_every=settings.save_every, seed=settings.seed, resume=settings.resume,
-            device=runtime.policy.device), cancel) if not isinstance(event, Result))
+            device=runtime.policy.device), ctx), lambda event: isinstance(event, Result) or emit(event))
 
     # 3. Stage 2: the vector field, into the run folder (loadable as a model from here on)
-    yield Log(f"stage 2/2: vector field, {settings.steps} steps")
+    emit(Log(f"stage 2/2: vector field, {settings.steps} steps"))
     config = river_config(settings, block, latent)
-    result = None
-    for event in train_river(RiverTrainSettings(
-            output_dir=str(folder), config=config, data=settings.data, autoencoder=weights, max_steps=settings.steps,
-            preview_every=settings.preview_every, save_every=settings.save_every, seed=settings.seed,
-            resume=settings.resume, device=runtime.policy.device), cancel):
-        if isinstance(event, Result):
-            result = event
-        else:
-            yield event
+    results: list[Result] = []
+    drain(train_river(RiverTrainSettings(
+        output_dir=str(folder), config=config, data=settings.data, autoencoder=weights, max_steps=settings.steps,
+        preview_every=settings.preview_every, save_every=settings.save_every, seed=settings.seed,
+        resume=settings.resume, device=runtime.policy.device), ctx),
+        lambda event: results.append(event) if isinstance(event, Result) else emit(event))
 
     # 4. A sidecar next to the model: how it was trained
     sidecar = folder / "flowstudio.json"
@@ -107,4 +108,4 @@ def run(settings: RiverTrainingSettings, *, cancel: CancelToken, runtime: Runtim
         "engine": TRAIN_ENGINE, "settings": settings_dict(settings), "versions": software_versions(),
         "elapsed_s": round(time.time() - started, 1), "steps": settings.steps,
     }, indent=2))
-    yield Result(result.path, str(sidecar), settings.seed, {"model": settings.name, "model_folder": str(folder)})
+    return Result(results[-1].path, str(sidecar), settings.seed, {"model": settings.name, "model_folder": str(folder)})

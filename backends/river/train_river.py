@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         args.output_dir, load_config(args.config), args.data, args.autoencoder, args.init_from,
         max_steps=args.steps, seed=args.seed, device=args.device, num_workers=args.num_workers,
     )
-    from ..cli import print_events
+    from ..core.console import print_events
 
     print_events(train_river(settings))
 

@@ -5,7 +5,7 @@ import torch
 from diffusers.models.attention import FreeNoiseTransformerBlock
 
 from backends.animatediff.pipeline import configure_free_noise, decode_latents, has_variant, load_animatediff
-from backends.core.jobs import CancelToken, JobCancelled, Progress
+from backends.core.jobs import CancelToken, JobCancelled, JobContext, Progress
 
 
 def free_noise_blocks(pipe):
@@ -43,10 +43,10 @@ def test_decoding_reports_progress_per_chunk_and_stops(runtime):
     pipe = load_animatediff(runtime)
     latents = torch.randn(1, 4, 10, 8, 8, generator=torch.Generator().manual_seed(0))
     events = []
-    frames = decode_latents(pipe, latents, events.append, CancelToken(), chunk=4)
+    frames = decode_latents(pipe, latents, JobContext(runtime, CancelToken(), events.append), chunk=4)
     assert frames.shape == (10, 64, 64, 3) and frames.dtype.name == "uint8"
     assert [(e.step, e.total) for e in events if isinstance(e, Progress)] == [(1, 3), (2, 3), (3, 3)]
     token = CancelToken()
     token.cancel()
     with pytest.raises(JobCancelled):
-        decode_latents(pipe, latents, events.append, token)
+        decode_latents(pipe, latents, JobContext(runtime, token, events.append))

@@ -3,7 +3,7 @@ import pytest
 from backends.core.presets import ModelRef
 from backends.core.sources import MissingWeights, ModelSources, parse_model_paths
 
-REF = ModelRef(role="base", repo="org/model", allow_patterns=("config.json", "weights/*"), size_gb=1.5)
+REF = ModelRef(role="base", repo="org/model", allow_patterns=("config.json", "weights/*"), size_gb=1.5, engine="animatediff")
 FILE_REF = ModelRef(role="ckpt", repo="org/ckpts", filename="weights_fp16.ckpt")
 
 
@@ -26,8 +26,18 @@ def test_offline_and_missing_names_the_repo_and_how_to_provide_it(tmp_path):
         sources.resolve(REF, "AnimateDiff + FreeNoise")
     message = str(error.value)
     assert "Weights for AnimateDiff + FreeNoise are not in the local cache: org/model (about 1.5 GB)" in message
-    assert "--download" in message and "FLOWSTUDIO_MODELS_DIR/org/model" in message and "offline" in message
+    assert "--download animatediff" in message and "FLOWSTUDIO_MODELS_DIR/org/model" in message and "offline" in message
+    assert ".." not in message and "ENGINE" not in message
     assert sources.status(REF).present is False
+
+
+def test_missing_weights_pickle_with_their_message(tmp_path):
+    import pickle
+
+    error = MissingWeights.of("X", [REF, ModelRef(role="b", repo="org/other")], "The Hub said no.")
+    copy = pickle.loads(pickle.dumps(error))  # a ZeroGPU worker sends it back pickled
+    assert type(copy) is MissingWeights and str(copy) == str(error) and copy.repos == ("org/model", "org/other")
+    assert "org/model (about 1.5 GB), org/other" in str(copy) and "no.." not in str(copy)
 
 
 def test_explicit_folder_and_models_dir_stand_in_for_the_hub(tmp_path):

@@ -22,18 +22,19 @@ def video(frames, size=20):
     return np.random.default_rng(0).integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
 
 
-def run(job):
+def predict(model, frames, settings, cancel=None, on_event=lambda event: None):
     events = []
-    while True:
-        try:
-            events.append(next(job))
-        except StopIteration as stop:
-            return events, stop.value
+
+    def emit(event):
+        events.append(event)
+        on_event(event)
+
+    return events, predict_video(model, frames, settings, emit, cancel)
 
 
 def test_river_job_streams_frames_and_scores_the_continuation(model):
     settings = FramePredictionSettings(context_frames=2, predict_frames=3, sampler="midpoint", steps=2, samples=2)
-    events, prediction = run(predict_video(model, video(4), settings))
+    events, prediction = predict(model, video(4), settings)
     progress = [e for e in events if isinstance(e, Progress)]
     previews = [e for e in events if isinstance(e, Preview)]
     assert len(progress) == 3 * 2 and progress[-1].step == progress[-1].total == 6
@@ -48,21 +49,19 @@ def test_river_job_streams_frames_and_scores_the_continuation(model):
 
 
 def test_river_job_without_continuation_and_with_stop(model):
-    _, prediction = run(predict_video(model, video(2), FramePredictionSettings(predict_frames=2, steps=1)))
+    _, prediction = predict(model, video(2), FramePredictionSettings(predict_frames=2, steps=1))
     assert prediction.ground_truth is None and prediction.psnr == []
     token = CancelToken()
-    job = predict_video(model, video(2), FramePredictionSettings(predict_frames=5, steps=2), token)
     with pytest.raises(JobCancelled):
-        for event in job:
-            if isinstance(event, Preview):
-                token.cancel()
+        predict(model, video(2), FramePredictionSettings(predict_frames=5, steps=2), token,
+                on_event=lambda event: isinstance(event, Preview) and token.cancel())
 
 
 @pytest.mark.parametrize("bad, message", [(dict(context_frames=3), "only 2 frames"), (dict(predict_frames=0), "predict_frames"),
                                           (dict(samples=0), "samples"), (dict(sampler="dopri5"), "sampler")])
 def test_river_job_checks_inputs(model, bad, message):
     with pytest.raises(ValueError, match=message):
-        run(predict_video(model, video(2), FramePredictionSettings(**bad)))
+        predict(model, video(2), FramePredictionSettings(**bad))
 
 
 def test_river_psnr_and_ssim_known_values():

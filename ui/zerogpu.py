@@ -1,0 +1,130 @@
+"""Jobs on a ZeroGPU Space: each one runs inside a ``spaces.GPU`` call, in a worker process that
+holds a GPU for a duration we ask for.
+
+What `spaces` requires, and how we meet it:
+- the GPU function is decorated when the app is built, before ``launch()`` (``decorate``): at
+  launch `spaces` reports the decorated functions, and a Space without any fails to start;
+- the call is made where the visitor's Gradio request is visible (the job's thread runs in a copy
+  of the event handler's context), so the visitor's quota is charged, not the Space's;
+- arguments and events are pickled: only the engine name, the settings and a time budget travel,
+  and the worker uses the runtime it inherited from the app;
+- only a ``gr.Error`` keeps its text on the way back: settings and weights are checked before a
+  GPU is asked for, and the errors a job can still raise are turned into ``gr.Error`` in the worker;
+- one call lasts at most ``CALL_LIMIT_S``: a resumable job (a trainer) runs as several calls, each
+  resuming from the checkpoint the last one saved; any other job that cannot fit is refused
+  before it starts, with the limit and how much of it fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+
+from backends.core.jobs import CallEnded, CancelToken, Event, JobContext, Log
+
+CALL_LIMIT_S = 600  # the longest GPU call we ask ZeroGPU for
+MIN_CALL_S = 15
+RESUME_MARGIN_S = 30  # a resumable call stops this long before its end, to save its checkpoint
+
+_gpu_call: Callable[..., Iterator[Event]] | None = None  # the decorated ``gpu_call``
+
+
+@dataclass(frozen=True)
+class CallFinished:
+    """Sent by the worker when its call's time was up before the job's end (the next call resumes)."""
+
+    step: str = ""
+
+
+def gpu_duration(engine: str, settings: Any, budget_s: int) -> int:
+    """The seconds ``spaces`` reserves for a call: receives the same arguments as ``gpu_call``."""
+    return budget_s
+
+
+def gpu_call(engine: str, settings: Any, budget_s: int) -> Iterator[Event]:
+    """One GPU call, in the ZeroGPU worker: the job (or, resumable, as much of it as fits)."""
+    from backends.core.sources import MissingWeights
+    from backends.engines import get_engine, start_engine
+
+    from .common import USER_ERRORS
+
+    cancel = CancelToken()
+    deadline = time.monotonic() + budget_s - RESUME_MARGIN_S if get_engine(engine).resumable else None
+    run = start_engine(engine, settings, cancel, deadline=deadline)
+    try:
+        yield from run
+    except GeneratorExit:  # Stop on the page: `spaces` closes this generator
+        cancel.cancel()
+        run.join()
+        raise
+    except CallEnded:
+        yield CallFinished()
+    except (*USER_ERRORS, MissingWeights) as error:  # only a gr.Error keeps its text through `spaces`
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception as error:
+        raise gr.Error(f"The job failed on the GPU: {type(error).__name__}: {error}", print_exception=False) from None
+
+
+def decorate() -> None:
+    """Wrap ``gpu_call`` in ``spaces.GPU`` now, while the app is built (before launch)."""
+    global _gpu_call
+    if _gpu_call is None:
+        import spaces
+
+        _gpu_call = spaces.GPU(duration=gpu_duration)(gpu_call)
+
+
+def decorated() -> bool:
+    return _gpu_call is not None
+
+
+def first_call_seconds(engine: str, settings: Any) -> int:
+    """The seconds of the first call; raises ValueError for a job that cannot fit one call and
+    cannot resume."""
+    from backends.engines import get_engine
+
+    needed = max(MIN_CALL_S, int(settings.gpu_seconds()))
+    if needed <= CALL_LIMIT_S or get_engine(engine).resumable:
+        return min(needed, CALL_LIMIT_S)
+    raise ValueError(
+        f"this job needs about {needed} s of GPU time, more than one ZeroGPU call allows ({CALL_LIMIT_S} s); "
+        f"about {CALL_LIMIT_S / needed:.0%} of it fits: use fewer frames, steps or a smaller size, "
+        "or run it on your own GPU")
+
+
+def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
+    """The job's events through successive GPU calls (one, unless a resumable job needs more);
+    settings are checked here first, so a bad request never spends GPU time."""
+    from backends.engines import check_job
+
+    if _gpu_call is None:
+        raise RuntimeError("the ZeroGPU function was not decorated at start-up (ui.zerogpu.decorate)")
+    settings = check_job(engine, settings, ctx.runtime)
+    remaining = max(MIN_CALL_S, int(settings.gpu_seconds()))
+    budget = first_call_seconds(engine, settings)
+    calls = 0
+    while True:
+        calls += 1
+        events = _gpu_call(engine, settings, budget)
+        ended_early = False
+        try:
+            for event in events:
+                if isinstance(event, CallFinished):
+                    ended_early = True
+                    continue
+                if ctx.cancelled:
+                    break
+                ctx.emit(event)
+        finally:
+            events.close()  # Stop: the worker's job stops at its next step
+        ctx.check()
+        if not ended_early:
+            return
+        remaining = max(MIN_CALL_S, remaining - budget + RESUME_MARGIN_S)
+        budget = min(remaining, CALL_LIMIT_S)
+        settings = dataclasses.replace(settings, resume=True)
+        ctx.emit(Log(f"ZeroGPU call {calls} ended at its time limit; call {calls + 1} resumes from the checkpoint"))
