@@ -44,12 +44,17 @@ def random_balls(num_frames: int, rng: np.random.Generator, size: int = 64, max_
     angle = rng.uniform(0, 2 * np.pi, size=count)
     speed = rng.uniform(*SPEED_RANGE, size=count)
     velocity = np.stack([np.cos(angle), np.sin(angle)], axis=1) * speed[:, None]
-    colour = random_colours(count, rng)
+    return follow_balls(position, velocity, radius, random_colours(count, rng), num_frames, size)
+
+
+def follow_balls(position: np.ndarray, velocity: np.ndarray, radius: np.ndarray, colour: np.ndarray,
+                 num_frames: int, size: int = 64) -> Balls:
+    """Discs starting at ``position`` (x, y) [n, 2] with ``velocity`` in px/frame, for ``num_frames``."""
     positions = []
     for _ in range(num_frames):
         positions.append(position)
         position, velocity = advance_balls(position, velocity, radius, size)
-    return Balls(np.stack(positions), radius, colour)
+    return Balls(np.stack(positions), np.asarray(radius, dtype=np.float64), np.asarray(colour, dtype=np.float32))
 
 
 def render_balls(balls: Balls, size: int = 64) -> np.ndarray:
