@@ -4,12 +4,14 @@ colour error of each disc (is a grey ball still grey eight frames later?)."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .bouncing_balls import Balls, clip_tensor, random_balls, render_balls
+from .loading import EMBEDDED_DIR, default_sampler, load_model_folder
 from .model import Model
 from .sampling import SamplerSettings, generate_frames
 
@@ -135,3 +137,33 @@ def score_predictions(model: Model, clips: torch.Tensor, context_frames: int, se
             for p, t, b in zip(to_uint8(predicted), to_uint8(truth), balls)
         ])
     return PredictionScores(psnr(predicted, truth).mean(0).numpy(), psnr(repeated, truth).mean(0).numpy(), colour)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Score a model folder (default: the embedded model) on fresh clips with its default sampler."""
+    parser = argparse.ArgumentParser(description="PSNR vs repeat-last and per-disc colour error on fresh clips.")
+    parser.add_argument("--model", default=str(EMBEDDED_DIR), help="model folder (config.yaml + weights)")
+    parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=EVALUATION_SEED + 1, help="clip seed (never used in training)")
+    parser.add_argument("--context", type=int, default=2)
+    parser.add_argument("--predict", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config = load_model_folder(args.model)
+    balls = fresh_balls(args.clips, args.context + args.predict, args.seed)
+    scores = score_predictions(model, clips_of(balls), args.context, default_sampler(config), balls=balls)
+    errors = scores.colour_error[np.isfinite(scores.colour_error)]
+    print(f"{args.clips} clips (seed {args.seed}), frames 1-{args.predict} from {args.context}:")
+    print(f"  PSNR {scores.model_mean:.2f} dB vs repeat-last {scores.repeat_last_mean:.2f} dB "
+          f"(+{scores.model_mean - scores.repeat_last_mean:.2f} dB)")
+    print("  per frame: " + " ".join(f"{v:.1f}" for v in scores.model_psnr)
+          + " | repeat-last: " + " ".join(f"{v:.1f}" for v in scores.repeat_last_psnr))
+    print(f"  colour error per disc: mean {errors.mean():.1f}, median {np.median(errors):.1f}, "
+          f"90th percentile {np.percentile(errors, 90):.1f} levels; {(errors < 20).mean():.0%} of {len(errors)} "
+          f"discs below 20")
+
+
+if __name__ == "__main__":
+    main()
