@@ -147,15 +147,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=EVALUATION_SEED + 1, help="clip seed (never used in training)")
     parser.add_argument("--context", type=int, default=2)
     parser.add_argument("--predict", type=int, default=8)
+    parser.add_argument("--sampler", default=None, help="euler | midpoint | rk4 (default: the model's own)")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--warm-start", type=float, default=None)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     model, config = load_model_folder(args.model)
+    own = default_sampler(config)
+    sampler = SamplerSettings(args.sampler or own.sampler, args.steps or own.steps,
+                              own.warm_start if args.warm_start is None else args.warm_start)
     balls = fresh_balls(args.clips, args.context + args.predict, args.seed)
-    scores = score_predictions(model, clips_of(balls), args.context, default_sampler(config), balls=balls)
+    scores = score_predictions(model, clips_of(balls), args.context, sampler, balls=balls)
     errors = scores.colour_error[np.isfinite(scores.colour_error)]
-    print(f"{args.clips} clips (seed {args.seed}), frames 1-{args.predict} from {args.context}:")
+    print(f"{args.clips} clips (seed {args.seed}), frames 1-{args.predict} from {args.context}, {sampler.sampler} "
+          f"{sampler.steps} steps, warm start {sampler.warm_start:g}:")
     print(f"  PSNR {scores.model_mean:.2f} dB vs repeat-last {scores.repeat_last_mean:.2f} dB "
           f"(+{scores.model_mean - scores.repeat_last_mean:.2f} dB)")
     print("  per frame: " + " ".join(f"{v:.1f}" for v in scores.model_psnr)

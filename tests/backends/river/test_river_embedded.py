@@ -45,5 +45,5 @@ def test_river_evaluate_command_prints_psnr_and_colour_error(capsys):
 
     main(["--clips", "2", "--predict", "2", "--seed", "7"])
     printed = capsys.readouterr().out
-    assert "2 clips (seed 7), frames 1-2 from 2" in printed and "repeat-last" in printed
+    assert "2 clips (seed 7), frames 1-2 from 2, euler 8 steps" in printed and "repeat-last" in printed
     assert "colour error per disc: mean" in printed
