@@ -12,6 +12,8 @@ import sys
 if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "t"):
     import spaces  # noqa: F401  (ZeroGPU must patch torch before anything imports it)
 
+ON_SPACE = bool(os.environ.get("SPACE_ID"))  # set by Hugging Face on every Space
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     from backends.cli import add_runtime_flags
@@ -24,6 +26,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
     parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login (strongly advised with --share)")
+    parser.add_argument("--public", action="store_true",
+                        help="treat every visitor as a stranger (implied by --share, --auth and a Space): uploads and "
+                             "the app's folders only, each visitor sees their own outputs")
+    parser.add_argument("--shared-gallery", action="store_true",
+                        help="on a shared deployment, show every visitor's outputs to everyone")
+    parser.add_argument("--mcp", action="store_true", default=ON_SPACE,
+                        help="also serve every tab as an MCP tool at /gradio_api/mcp/ (on by default on a Space)")
+    parser.add_argument("--analytics", action="store_true", help="let Gradio send its usage analytics (off by default)")
     parser.add_argument("--tabs", default=None, help="comma-separated tab ids to show, e.g. long_video,frame_prediction")
     parser.add_argument("--download", default=None, metavar="ENGINE", help="prefetch an engine's weights and exit")
     parser.add_argument("--with-optional", action="store_true",
@@ -66,6 +76,11 @@ def access(args: argparse.Namespace, known_tabs: list[str]) -> tuple[list[str] |
     return tabs, auth
 
 
+def is_shared(args: argparse.Namespace) -> bool:
+    """Whether visitors are strangers: a public link, a login, a Space, or --public."""
+    return bool(args.share or args.auth or args.public or ON_SPACE)
+
+
 def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
     from backends.cli import runtime_from_args
     from backends.engines import ENGINES
@@ -75,7 +90,7 @@ def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
         tabs, auth = access(args, [t.id for t in TABS])
     except ValueError as error:
         sys.exit(f"error: {error}")
-    runtime = runtime_from_args(args)
+    runtime = runtime_from_args(args, shared=is_shared(args), shared_gallery=args.shared_gallery)
     if args.download:
         sys.exit(download(args.download, runtime, args.with_optional))
     if runtime.policy.preload:  # ZeroGPU: weights go on `cuda` at start-up
@@ -93,12 +108,15 @@ def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
         max_file_size=args.max_file_size,
         css=CSS,
         prevent_thread_lock=prevent_thread_lock,
-        show_error=True,
+        show_error=False,  # our own errors are gr.Error and always shown; Gradio's internals are not
+        mcp_server=args.mcp,
     )
     return app
 
 
 def main(argv: list[str]) -> int:
+    if "--analytics" not in argv:
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if argv and argv[0] == "run":
         from backends.cli import main as run_main
 

@@ -43,7 +43,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
 
 
-def runtime_from_args(args: argparse.Namespace) -> Runtime:
+def runtime_from_args(args: argparse.Namespace, shared: bool = False, shared_gallery: bool = False) -> Runtime:
     return configure(
         Runtime.create(
             demo=args.demo,
@@ -55,6 +55,8 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
             model_paths=parse_model_paths(",".join(args.model_paths)),
             force_cpu=args.cpu,
             concurrency=getattr(args, "concurrency", 1),
+            shared=shared,
+            shared_gallery=shared_gallery,
         )
     )
 
@@ -74,7 +76,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type, defa
     """One flag per field; ``defaults`` (the preset's) are only shown, flags left out stay unset."""
     hints = typing.get_type_hints(settings_cls)
     for field in dataclasses.fields(settings_cls):
-        flag = "--" + field.name.replace("_", "-")
+        flag = "--" + field.metadata.get("flag", field.name).replace("_", "-")
         hint = hints[field.name]
         has_default = field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
         default = defaults.get(field.name, field.default if field.default is not dataclasses.MISSING else None)
@@ -87,7 +89,7 @@ def add_settings_flags(parser: argparse.ArgumentParser, settings_cls: type, defa
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(hint) is tuple:
-            kwargs.update(nargs="+", type=args[0] if args else str)
+            kwargs.update(action="extend", nargs="+", type=args[0] if args else str)  # --x A B or --x A --x B
         else:
             kwargs["type"] = hint if hint in (int, float, str) else str
         if not has_default:
@@ -150,6 +152,7 @@ def main(argv: Sequence[str]) -> int:
     add_settings_flags(parser, engine.settings_cls, load_preset(engine.name).defaults)
     args = parser.parse_args(argv[1:])
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(engine.settings_cls) if hasattr(args, f.name)}
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     if "lora" in values:
         values["loras"] = tuple(values.pop("lora"))
     if args.frames_dir:

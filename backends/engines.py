@@ -3,12 +3,14 @@ when used so that starting the app loads nothing heavy."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .core.devices import free_memory
 from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
+from .core.loras import LoraChoice, check_lora_source
 from .core.runtime import Runtime, current
 from .core.settings import checked
 
@@ -50,6 +52,22 @@ ENGINES: dict[str, Engine] = {
         load_path="backends.animatediff.pipeline:load_animatediff",
         cli_names=("long-video", "animatediff"),
     ),
+    "pyramid_flow": Engine(
+        name="pyramid_flow",
+        tab="long_video",
+        settings_path="backends.pyramid_flow.settings:PyramidFlowSettings",
+        job_path="backends.pyramid_flow.job:run",
+        weights_path="backends.pyramid_flow.job:weights_needed",
+        cli_names=("pyramid-flow",),
+    ),
+    "pyramid_flow_i2v": Engine(
+        name="pyramid_flow_i2v",
+        tab="image_to_video",
+        settings_path="backends.pyramid_flow.settings:PyramidFlowI2VSettings",
+        job_path="backends.pyramid_flow.job:run",
+        weights_path="backends.pyramid_flow.job:weights_needed",
+        cli_names=("pyramid-flow-i2v",),
+    ),
     "onlyflow": Engine(
         name="onlyflow",
         tab="flow_video",
@@ -57,6 +75,14 @@ ENGINES: dict[str, Engine] = {
         job_path="backends.onlyflow.job:run",
         load_path="backends.onlyflow.job:load",
         cli_names=("flow-video", "onlyflow"),
+    ),
+    "consisti2v": Engine(
+        name="consisti2v",
+        tab="image_to_video",
+        settings_path="backends.consisti2v.settings:ImageToVideoSettings",
+        job_path="backends.consisti2v.job:run",
+        load_path="backends.consisti2v.job:load",
+        cli_names=("image-to-video", "consisti2v"),
     ),
     "river": Engine(
         name="river",
@@ -76,6 +102,15 @@ ENGINES: dict[str, Engine] = {
         cli_names=("river-train",),
         resumable=True,
     ),
+    "motion_director": Engine(
+        name="motion_director",
+        tab="lora_trainer",
+        settings_path="backends.motion_director.settings:MotionLoraSettings",
+        job_path="backends.motion_director.job:run",
+        weights_path="backends.motion_director.job:weights_needed",
+        cli_names=("motion-lora", "motion-director"),
+        resumable=True,
+    ),
 }
 
 
@@ -93,9 +128,25 @@ def check_job(name: str, settings: Any, runtime: Runtime) -> Any:
     (MissingWeights). Returns the checked settings, the random seed drawn."""
     engine = get_engine(name)
     preset, settings = checked(settings, engine.name, runtime.demo)
+    check_sources(settings, runtime)
     refs = _import(engine.weights_path)(settings, preset) if engine.weights_path else required_models(preset)
     runtime.sources.check_available(refs, preset.label, engine.name)
     return settings
+
+
+def check_sources(settings: Any, runtime: Runtime) -> None:
+    """Files and folders the settings name (fields marked ``path`` in their metadata, LoRA
+    sources) through the runtime's rules: on a shared deployment, uploads and the app's folders only."""
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if f.metadata.get("path"):
+            for item in items:
+                if item:
+                    runtime.accept_path(f.name, item)
+        for item in items:
+            if isinstance(item, LoraChoice):
+                check_lora_source(item.source, runtime.loras_dir, runtime.shared)
 
 
 def required_models(preset) -> list:
@@ -104,10 +155,13 @@ def required_models(preset) -> list:
 
 
 def start_engine(name: str, settings: Any, cancel: CancelToken | None = None, runtime: Runtime | None = None,
-                 deadline: float | None = None) -> JobRun:
+                 deadline: float | None = None, owner: str | None = None) -> JobRun:
     """Check, then start one job of engine ``name`` on its worker thread. It waits for one of
-    the runtime's GPU slots there, and frees the memory it held however it ends."""
+    the runtime's GPU slots there, and frees the memory it held however it ends. ``owner``: whose
+    outputs it writes (a visitor of a shared deployment)."""
     runtime = runtime or current()
+    if owner:
+        runtime = dataclasses.replace(runtime, outputs=runtime.outputs.for_owner(owner))
     engine = get_engine(name)
     settings = check_job(name, settings, runtime)
 

@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def free_port():
-    """A function giving a port nothing listens on now, so two test runs can share a machine."""
+    """A function giving a port nobody listens on now (test runs of other checkouts may share this machine)."""
     return _free_port
 
 

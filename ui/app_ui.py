@@ -9,7 +9,7 @@ import gradio as gr
 
 from backends.core.runtime import Runtime
 
-from . import flow_video, frame_prediction, long_video, models_panel, placeholder
+from . import flow_video, frame_prediction, image_to_video, long_video, lora_trainer, models_panel
 
 CSS = ".demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
 
@@ -21,14 +21,10 @@ class Tab:
     build: Callable[[Runtime], None]
 
 
-def _coming(tab_id: str, what: str) -> Callable[[Runtime], None]:
-    return lambda runtime: placeholder.build(tab_id, f"{what} is not built yet: this tab arrives in a later release.")
-
-
 TABS = (
     Tab(flow_video.TAB_ID, "Flow-guided video-to-video", flow_video.build),
-    Tab("lora_trainer", "Motion LoRA trainer", _coming("lora_trainer", "The motion LoRA trainer (MotionDirector)")),
-    Tab("image_to_video", "Image-to-video", _coming("image_to_video", "Image-to-video (ConsistI2V)")),
+    Tab(lora_trainer.TAB_ID, "Motion LoRA trainer", lora_trainer.build),
+    Tab(image_to_video.TAB_ID, "Image-to-video", image_to_video.build),
     Tab(long_video.TAB_ID, "Long text-to-video", long_video.build),
     Tab(frame_prediction.TAB_ID, "Frame prediction", frame_prediction.build),
 )

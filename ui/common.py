@@ -4,7 +4,9 @@ clear errors), the Stop token, the LoRA picker, the outputs gallery and the demo
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -73,7 +75,7 @@ def stop(token: CancelToken | None) -> str:
     return "**Stopping…** the job ends after the current step."
 
 
-def start_job(engine: str, settings: Any, token: CancelToken, runtime: Runtime) -> JobRun:
+def start_job(engine: str, settings: Any, token: CancelToken, runtime: Runtime, owner: str | None = None) -> JobRun:
     """Check the settings, then start the job on its worker thread: in this process, or on a
     ZeroGPU Space through its GPU calls. Bad settings raise here, before anything starts."""
     if runtime.policy.zero_gpu:
@@ -82,10 +84,23 @@ def start_job(engine: str, settings: Any, token: CancelToken, runtime: Runtime) 
         from .zerogpu import run_on_zero_gpu
 
         settings = check_job(engine, settings, runtime)
-        return JobRun(functools.partial(run_on_zero_gpu, engine, settings), runtime, token, name=engine)
+        return JobRun(functools.partial(run_on_zero_gpu, engine, settings, owner), runtime, token, name=engine)
     from backends.engines import start_engine
 
-    return start_engine(engine, settings, token, runtime)
+    return start_engine(engine, settings, token, runtime, owner=owner)
+
+
+def visitor(request: gr.Request | None, runtime: Runtime) -> str | None:
+    """Whose outputs a page shows and writes: on a shared deployment, its session's (a hash of
+    Gradio's session id), unless the gallery is shared; locally, everybody's (None)."""
+    if not runtime.shared or runtime.shared_gallery or request is None or not request.session_hash:
+        return None
+    return hashlib.sha256(request.session_hash.encode()).hexdigest()[:16]
+
+
+def redact_paths(text: str) -> str:
+    """A message without the server's folders: each absolute path is cut to its file name."""
+    return re.sub(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]*)", r"\1", text)
 
 
 def job_token(token: CancelToken | None) -> CancelToken:
@@ -97,7 +112,8 @@ def job_token(token: CancelToken | None) -> CancelToken:
     return token
 
 
-def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, progress: gr.Progress) -> Iterator[JobView]:
+def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, progress: gr.Progress,
+          owner: str | None = None) -> Iterator[JobView]:
     """Run a job and yield the updated view after every event; errors become ``gr.Error``.
 
     The job outlives this generator: if the page goes away (or an API client drops the call), it
@@ -105,7 +121,7 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
     still gets every log, artifact and the result (progress and previews coalesce)."""
     view = JobView()
     try:
-        for event in start_job(engine, settings, token, runtime):
+        for event in start_job(engine, settings, token, runtime, owner):
             view.apply(event)
             if isinstance(event, Progress):
                 progress((event.step, event.total), desc=event.describe())
@@ -113,11 +129,13 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
     except JobCancelled:
         view.status, view.finished = "Stopped. Memory was freed; the app is ready for the next job.", True
         yield view
-    except USER_ERRORS as error:
-        raise gr.Error(str(error), print_exception=False) from None
+    except (*USER_ERRORS, gr.Error) as error:  # gr.Error: already worded (a ZeroGPU worker sends these)
+        message = error.message if isinstance(error, gr.Error) else str(error)
+        raise gr.Error(redact_paths(message) if runtime.shared else message, print_exception=False) from None
     except Exception as error:  # a bug or an out-of-memory: say so plainly, log the details
         log.error("job %s failed:\n%s", engine, "".join(traceback.format_exception(error)))
-        raise gr.Error(f"The job failed: {type(error).__name__}: {error}. Details are in the server log.") from None
+        detail = f": {redact_paths(str(error))}" if runtime.shared else f": {error}"
+        raise gr.Error(f"The job failed ({type(error).__name__}{detail}). Details are in the server log.") from None
 
 
 def demo_banner(runtime: Runtime, note: str = DEMO_NOTE) -> None:

@@ -8,8 +8,7 @@ from backends.core.jobs import Metric
 from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
-from backends.river.job import available_models
-from backends.river.loading import EMBEDDED_DIR
+from backends.river.catalog import EMBEDDED_DIR, available_models
 from backends.river.settings import (
     ENGINE,
     SAMPLER_CHOICES,
@@ -115,14 +114,17 @@ def build(runtime: Runtime) -> None:
             td, tlim = train_preset.defaults, train_preset.limits
             gr.Markdown(
                 "Train both stages on your own clips: a small VQ autoencoder (or an official one), then the vector "
-                "field. Give a folder of videos (or of frame folders), or an HDF5 dataset in the official layout, "
-                "on the machine running the app. Stop keeps the last checkpoint; running again with the same name "
+                "field. Upload clips (or, on your own machine, give a folder of videos or frame folders, or an HDF5 "
+                "dataset in the official layout). Stop keeps the last checkpoint; running again with the same name "
                 "resumes. The model then appears in the model list. Several GPUs: see the README (`accelerate launch`)."
             )
             with gr.Row():
                 with gr.Column(scale=1):
+                    clips = gr.File(label="Clips to train on", file_count="multiple", file_types=["video"])
                     train_controls = {
-                        "data": gr.Textbox(label="Data folder or HDF5", placeholder="/path/to/clips"),
+                        # a server folder only where the person is the server's owner
+                        "data": gr.Textbox(label="…or a data folder or HDF5 on this machine", placeholder="/path/to/clips",
+                                           visible=not runtime.shared),
                         "name": gr.Textbox(value=td["name"], label="Model name"),
                         "autoencoder": gr.Dropdown(["train", "bair_64", "kth_64", "bair_256", "clevrer_128"],
                                                    value=td["autoencoder"], allow_custom_value=True,
@@ -147,6 +149,7 @@ def build(runtime: Runtime) -> None:
                         train_controls["save_every"] = gr.Number(value=td["save_every"], precision=0,
                                                                  label="Checkpoint every N steps")
                     train_controls["resume"] = gr.Checkbox(value=True, label="Resume a run of the same name")
+                    train_controls["clips"] = clips  # last: API callers may leave it out
                     with gr.Row():
                         train_button = gr.Button("Train", variant="primary", elem_id=f"{TRAIN_ID}_run")
                         train_stop = gr.Button("Stop (keeps the checkpoint)", variant="stop")
@@ -167,9 +170,12 @@ def build(runtime: Runtime) -> None:
     example.change(lambda name: examples.get(name), inputs=example, outputs=controls["images"],
                    api_visibility="private")
 
-    training = wire_run(train_panel, train_button, train_controls,
-                        lambda values: with_defaults(RiverTrainingSettings, train_preset.defaults, **values),
-                        api_name=TRAIN_ID)
+    def training_settings(values: dict) -> RiverTrainingSettings:
+        values["clips"] = tuple(values.get("clips") or ())
+        return with_defaults(RiverTrainingSettings, train_preset.defaults, **values)
+
+    training = wire_run(train_panel, train_button, train_controls, training_settings, api_name=TRAIN_ID,
+                        optional=("clips",))
     wire_panel(train_panel, train_stop, {})
     # A trained (or stopped) model shows up in the prediction tab's list.
     training.then(lambda: gr.update(choices=model_names(runtime)), outputs=model, api_visibility="private")

@@ -13,7 +13,7 @@ from backends.core.runtime import Runtime
 
 from backends.core.jobs import CancelToken, Metric
 
-from .common import GPU_QUEUE, JobView, LoraPicker, drive, job_token, new_token, stop
+from .common import GPU_QUEUE, JobView, LoraPicker, drive, job_token, new_token, stop, visitor
 
 
 @dataclass
@@ -39,14 +39,14 @@ class JobPanel:
         return [self.status, self.preview, *(c for c in optional if c is not None), *self.artifacts.values(),
                 self.token]
 
-    def updates(self, view: JobView, token: CancelToken) -> tuple:
+    def updates(self, view: JobView, token: CancelToken, owner: str | None = None) -> tuple:
         """One value per ``outputs`` entry; unchanged ones are skipped. The job's token goes back
         into the session, so ``/<tab>_stop`` reaches jobs started through the API too."""
         values = [view.markdown(), view.preview if view.preview is not None else gr.skip()]
         if self.result is not None:
             values.append(view.result.path if view.result else gr.skip())
         if self.gallery is not None:
-            values.append(self.gallery_items() if view.finished else gr.skip())
+            values.append(self.items_of(owner) if view.finished else gr.skip())
         if self.metrics is not None:
             values.append(self.metrics_value(view.metrics) if view.metrics else gr.skip())
         for prefix in self.artifacts:
@@ -54,12 +54,21 @@ class JobPanel:
             values.append(path or gr.skip())
         return (*values, token)
 
-    def gallery_items(self) -> list[tuple[str, str]]:
-        return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine)]
+    def items_of(self, owner: str | None) -> list[tuple[str, str]]:
+        return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine, owner=owner)]
 
-    def record(self, index: int) -> dict:
-        outputs = self.runtime.outputs.list(self.engine)
+    def gallery_items(self, request: gr.Request) -> list[tuple[str, str]]:
+        """The outputs this page may see: its own on a shared deployment, all of them locally."""
+        return self.items_of(visitor(request, self.runtime))
+
+    def record(self, index: int, request: gr.Request) -> dict:
+        outputs = self.runtime.outputs.list(self.engine, owner=visitor(request, self.runtime))
         return outputs[index].record if 0 <= index < len(outputs) else {}
+
+
+def is_input_file(value: Any) -> bool:
+    """A sidecar's record of input files (name and hash, no path): nothing to put back in a control."""
+    return isinstance(value, dict) or (isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
 
 
 def caption_of(record: Mapping[str, Any]) -> str:
@@ -104,13 +113,15 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
     lora_components = loras.components if loras else []
 
     def generate(*values: Any, progress=gr.Progress()):
-        token = job_token(values[-1])
+        *values, token, request = values  # Gradio passes the request positionally, after the token
+        token = job_token(token)
+        owner = visitor(request, panel.runtime)
         named = dict(zip(names, values[: len(names)]))
         if loras:
-            named["loras"] = LoraPicker.choices(list(values[len(names) : -1]))
+            named["loras"] = LoraPicker.choices(list(values[len(names) :]))
         settings = make_settings(named)
-        for view in drive(panel.engine, settings, token, panel.runtime, progress):
-            yield panel.updates(view, token)
+        for view in drive(panel.engine, settings, token, panel.runtime, progress, owner):
+            yield panel.updates(view, token, owner)
 
     # Name the API's parameters after the settings (``client.predict(prompt=..., frames=...)``).
     lora_names = [f"lora_{i + 1}_{part}" for i in range(len(lora_components) // 2) for part in ("source", "weight")]
@@ -122,8 +133,11 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     default=None if index >= first_optional else inspect.Parameter.empty)
                   for index, name in enumerate(all_names)]
+    parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                        annotation=gr.Request))  # Gradio fills it; not an API parameter
     parameters.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
     generate.__signature__ = inspect.Signature(parameters)
+    generate.__annotations__ = {"request": gr.Request}  # what Gradio reads to know the request parameter
 
     return button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
         generate,
@@ -140,15 +154,16 @@ def wire_panel(panel: JobPanel, stop_button: gr.Button, reusable: Mapping[str, g
     if panel.gallery is None:
         return
 
-    def on_select(event: gr.SelectData):
-        return event.index, panel.record(event.index)
+    def on_select(event: gr.SelectData, request: gr.Request):
+        return event.index, panel.record(event.index, request)
 
     panel.gallery.select(on_select, outputs=[panel.selected, panel.sidecar], api_visibility="private")
 
-    def reuse(index: int):
-        settings = panel.record(index).get("settings", {})
+    def reuse(index: int, request: gr.Request):
+        settings = panel.record(index, request).get("settings", {})
         if not settings:
             raise gr.Error("Select an output in the gallery first.")
-        return [settings.get(name, gr.skip()) for name in reusable]
+        return [settings[name] if name in settings and not is_input_file(settings[name]) else gr.skip()
+                for name in reusable]
 
     panel.reuse.click(reuse, inputs=panel.selected, outputs=list(reusable.values()), api_visibility="private")

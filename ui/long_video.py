@@ -1,4 +1,5 @@
-"""Tab 4 — Long text-to-video. Engine: AnimateDiff + FreeNoise (Pyramid Flow joins later)."""
+"""Tab 4 — Long text-to-video. Main engine Pyramid Flow (``ui/long_video_pyramid``), light engine
+AnimateDiff + FreeNoise."""
 
 from __future__ import annotations
 
@@ -9,22 +10,27 @@ from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 
+from . import long_video_pyramid
 from .common import demo_banner, lora_picker, quality_presets
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "long_video"
-ENGINE_CHOICES = {"AnimateDiff + FreeNoise": ENGINE}
 
 
 def build(runtime: Runtime) -> None:
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
     demo_banner(runtime)
+    with gr.Accordion("Pyramid Flow — main engine: up to 10 s at 24 fps, streamed frame by frame", open=True):
+        long_video_pyramid.build(runtime)
+    with gr.Accordion("AnimateDiff + FreeNoise — light engine: 16 to 256 frames on 8 GB", open=True):
+        build_animatediff(runtime, preset, d, lim)
+
+
+def build_animatediff(runtime: Runtime, preset, d, lim) -> None:
     gr.Markdown("Write a prompt; get a video of 16 to 256 frames. Above 16 frames FreeNoise generates in overlapping windows.")
     with gr.Row():
         with gr.Column(scale=1):
-            gr.Dropdown(list(ENGINE_CHOICES), value=next(iter(ENGINE_CHOICES)), label="Engine",
-                        info="Pyramid Flow (longer, sharper, needs 24 GB+) arrives in a later release.")
             controls = {
                 "prompt": gr.Textbox(label="Prompt", lines=3, elem_id=f"{TAB_ID}_prompt",
                                      placeholder="a koi pond in the rain, cinematic, detailed"),

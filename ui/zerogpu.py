@@ -29,6 +29,7 @@ from backends.core.jobs import CallEnded, CancelToken, Event, JobContext, Log
 CALL_LIMIT_S = 600  # the longest GPU call we ask ZeroGPU for
 MIN_CALL_S = 15
 RESUME_MARGIN_S = 30  # a resumable call stops this long before its end, to save its checkpoint
+MAX_CALLS = 100  # successive calls of one resumable job
 
 _gpu_call: Callable[..., Iterator[Event]] | None = None  # the decorated ``gpu_call``
 
@@ -40,12 +41,12 @@ class CallFinished:
     step: str = ""
 
 
-def gpu_duration(engine: str, settings: Any, budget_s: int) -> int:
+def gpu_duration(engine: str, settings: Any, budget_s: int, owner: str | None = None) -> int:
     """The seconds ``spaces`` reserves for a call: receives the same arguments as ``gpu_call``."""
     return budget_s
 
 
-def gpu_call(engine: str, settings: Any, budget_s: int) -> Iterator[Event]:
+def gpu_call(engine: str, settings: Any, budget_s: int, owner: str | None = None) -> Iterator[Event]:
     """One GPU call, in the ZeroGPU worker: the job (or, resumable, as much of it as fits)."""
     from backends.core.sources import MissingWeights
     from backends.engines import get_engine, start_engine
@@ -53,13 +54,16 @@ def gpu_call(engine: str, settings: Any, budget_s: int) -> Iterator[Event]:
     from .common import USER_ERRORS
 
     cancel = CancelToken()
-    deadline = time.monotonic() + budget_s - RESUME_MARGIN_S if get_engine(engine).resumable else None
-    run = start_engine(engine, settings, cancel, deadline=deadline)
+    # a resumable job stops in time to save; half the call at least, so every call makes progress
+    deadline = time.monotonic() + max(budget_s - RESUME_MARGIN_S, budget_s / 2) if get_engine(engine).resumable else None
+    run = None
     try:
+        run = start_engine(engine, settings, cancel, deadline=deadline, owner=owner)
         yield from run
     except GeneratorExit:  # Stop on the page: `spaces` closes this generator
         cancel.cancel()
-        run.join()
+        if run is not None:
+            run.join()
         raise
     except CallEnded:
         yield CallFinished()
@@ -96,7 +100,7 @@ def first_call_seconds(engine: str, settings: Any) -> int:
         "or run it on your own GPU")
 
 
-def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
+def run_on_zero_gpu(engine: str, settings: Any, owner: str | None, ctx: JobContext) -> None:
     """The job's events through successive GPU calls (one, unless a resumable job needs more);
     settings are checked here first, so a bad request never spends GPU time."""
     from backends.engines import check_job
@@ -107,9 +111,9 @@ def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
     remaining = max(MIN_CALL_S, int(settings.gpu_seconds()))
     budget = first_call_seconds(engine, settings)
     calls = 0
-    while True:
+    while calls < MAX_CALLS:
         calls += 1
-        events = _gpu_call(engine, settings, budget)
+        events = _gpu_call(engine, settings, budget, owner)
         ended_early = False
         try:
             for event in events:
@@ -128,3 +132,4 @@ def run_on_zero_gpu(engine: str, settings: Any, ctx: JobContext) -> None:
         budget = min(remaining, CALL_LIMIT_S)
         settings = dataclasses.replace(settings, resume=True)
         ctx.emit(Log(f"ZeroGPU call {calls} ended at its time limit; call {calls + 1} resumes from the checkpoint"))
+    raise RuntimeError(f"the job did not finish in {MAX_CALLS} ZeroGPU calls")

@@ -15,6 +15,7 @@ from typing import Mapping
 import torch
 
 from .checkpoints import CheckpointError, load_checkpoint
+from .paths import is_inside
 from .presets import ModelRef
 from .sources import ModelSources
 
@@ -71,6 +72,17 @@ def diffusers_to_motion_lora(state_dict: Mapping[str, torch.Tensor]) -> dict[str
         key = key.replace(".attn1.", ".attention_blocks.0.").replace(".attn2.", ".attention_blocks.1.")
         out[key] = value
     return out
+
+
+def check_lora_source(source: str, loras_dir: str | Path, shared: bool) -> None:
+    """A LoRA source a person typed: on a shared deployment only a file in the LoRA folder or a
+    Hub repo id, never a server path (locally, any file)."""
+    if not shared or HUB_ID.match(source):
+        return
+    local = Path(loras_dir) / source
+    if not (is_inside(local, loras_dir) and local.is_file()):
+        raise ValueError(f"LoRA {Path(source).name!r}: on a shared deployment a LoRA is a file of the LoRA list "
+                         "or a Hub repo id (org/name), not a server path")
 
 
 def _hub_lora_file(folder: Path) -> Path:

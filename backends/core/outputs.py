@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .paths import describe_input
 from .video_io import write_mp4
 
 FLOWSTUDIO_VERSION = "0.1.0"
@@ -34,8 +35,14 @@ def software_versions() -> dict[str, str]:
 
 
 def settings_dict(settings: Any) -> dict[str, Any]:
-    """A settings dataclass as plain JSON-able data (tuples of dataclasses included)."""
-    return json.loads(json.dumps(dataclasses.asdict(settings), default=str))
+    """A settings dataclass as plain JSON-able data (tuples of dataclasses included); input files
+    (fields marked ``path``) by name and SHA-256, never by their place on the server."""
+    data = dataclasses.asdict(settings)
+    for f in dataclasses.fields(settings):
+        if f.metadata.get("path"):
+            value = data[f.name]
+            data[f.name] = [describe_input(v) for v in value] if isinstance(value, (tuple, list)) else describe_input(value)
+    return json.loads(json.dumps(data, default=str))
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,13 @@ class SavedOutput:
 class OutputStore:
     """``root/<engine>/<date-time>_<seed>.mp4`` + ``.json``; names are reserved atomically."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, owner: str | None = None):
         self.root = Path(root)
+        self.owner = owner  # on shared deployments: whose outputs these are (a hash of the visitor's session)
+
+    def for_owner(self, owner: str | None) -> "OutputStore":
+        """The same folder, writing outputs that name ``owner``."""
+        return OutputStore(self.root, owner)
 
     def reserve(self, engine: str, tag: str | int | None = None) -> Path:
         """A fresh path stem (no suffix); its ``.json`` sidecar file is created to claim it."""
@@ -59,7 +71,7 @@ class OutputStore:
         for attempt in range(1, 10_000):
             stem = folder / (base if attempt == 1 else f"{base}-{attempt}")
             try:
-                os.close(os.open(stem.with_suffix(".json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                os.close(os.open(stem.with_suffix(".json"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
                 return stem
             except FileExistsError:
                 continue
@@ -67,6 +79,8 @@ class OutputStore:
 
     def write_sidecar(self, stem: Path, record: Mapping[str, Any]) -> Path:
         sidecar = stem.with_suffix(".json")
+        if self.owner:
+            record = {**record, "owner": self.owner}
         sidecar.write_text(json.dumps(record, indent=2, default=str))
         return sidecar
 
@@ -100,8 +114,9 @@ class OutputStore:
         with self.claim(engine, tag) as stem:
             return self.finish_video(stem, frames, fps, record)
 
-    def list(self, engine: str | None = None, limit: int = 40) -> list[SavedOutput]:
-        """Newest first; only outputs whose sidecar and main file both exist."""
+    def list(self, engine: str | None = None, limit: int = 40, owner: str | None = None) -> list[SavedOutput]:
+        """Newest first; only outputs whose sidecar and main file both exist (and, with ``owner``,
+        only that owner's)."""
         folders = [self.root / engine] if engine else [p for p in self.root.glob("*") if p.is_dir()]
         found = []
         for sidecar in (s for folder in folders for s in folder.glob("*.json")):
@@ -110,6 +125,8 @@ class OutputStore:
             except (OSError, json.JSONDecodeError):
                 continue
             main = sidecar.with_name(record.get("output", "")) if record.get("output") else None
+            if owner is not None and record.get("owner") != owner:
+                continue
             if main and main.is_file():
                 found.append(SavedOutput(main, sidecar, record))
         found.sort(key=lambda saved: saved.sidecar.stat().st_mtime, reverse=True)

@@ -11,6 +11,7 @@ from typing import Mapping
 from .devices import DevicePolicy, choose_policy
 from .model_cache import ModelCache
 from .outputs import OutputStore
+from .paths import check_allowed, upload_folder
 from .quiet import silence_unactionable_warnings
 from .sources import ModelSources
 
@@ -23,6 +24,9 @@ class Runtime:
     outputs: OutputStore
     loras_dir: Path
     demo: bool = False
+    # A share link, a login or a Space: every visitor is a stranger (see `accept_path`).
+    shared: bool = False
+    shared_gallery: bool = False  # on a shared deployment, everyone sees every output (else each their own)
     # GPU jobs running at once. Held by the job itself, so a job whose page went away (it keeps
     # running to save its result) still blocks the next one until it is done.
     gpu_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
@@ -41,13 +45,27 @@ class Runtime:
         demo_dir: str | Path | None = None,
         force_cpu: bool = False,
         concurrency: int = 1,
+        shared: bool = False,
+        shared_gallery: bool = False,
     ) -> "Runtime":
         policy = choose_policy(offload=offload, force_cpu=force_cpu or demo)
         sources = ModelSources.from_env(
             models_dir=models_dir, overrides=dict(model_paths or {}), offline=offline, demo=demo, demo_dir=demo_dir
         )
         return cls(policy, sources, ModelCache(policy.keep_models), OutputStore(output_dir), Path(loras_dir), demo,
-                   threading.BoundedSemaphore(concurrency))
+                   shared, shared_gallery, threading.BoundedSemaphore(concurrency))
+
+    def app_folders(self) -> list[Path]:
+        """The folders a visitor of a shared deployment may name files in."""
+        folders = [self.loras_dir, self.outputs.root]
+        return folders + ([self.sources.models_dir] if self.sources.models_dir else [])
+
+    def accept_path(self, field: str, value: str | Path) -> Path:
+        """A file or folder a person named: anything locally; on a shared deployment only an
+        upload or something inside the app's folders (ValueError otherwise)."""
+        if not self.shared:
+            return Path(value)
+        return check_allowed(field, value, [*self.app_folders(), upload_folder()])
 
 
 _current: Runtime | None = None

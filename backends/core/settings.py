@@ -95,12 +95,39 @@ def mode_defaults(cls: type, preset: Any) -> tuple[dict[str, Any], list[str]]:
     return defaults, notes
 
 
+def check_types(settings: Any) -> None:
+    """Each field holds its declared type: an API may send ``frames=16.5`` or ``steps="x"``; a
+    whole float (16.0, what number widgets send) counts as an int."""
+    hints = typing.get_type_hints(type(settings))
+    for f in dataclasses.fields(settings):
+        hint, value = hints[f.name], getattr(settings, f.name)
+        if hint is int and (isinstance(value, bool) or not (isinstance(value, int) or
+                                                             (isinstance(value, float) and value.is_integer()))):
+            raise ValueError(f"{f.name} must be a whole number, got {value!r}")
+        if hint is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{f.name} must be a number, got {value!r}")
+        if hint is str and not isinstance(value, str):
+            raise ValueError(f"{f.name} must be text, got {value!r}")
+        if hint is bool and not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be true or false, got {value!r}")
+
+
+def whole_numbers(settings: S) -> S:
+    """``settings`` with whole floats in int fields made ints."""
+    hints = typing.get_type_hints(type(settings))
+    changes = {f.name: int(getattr(settings, f.name)) for f in dataclasses.fields(settings)
+               if hints[f.name] is int and isinstance(getattr(settings, f.name), float)}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
 def checked(settings: S, engine: str, demo: bool) -> tuple[Any, S]:
-    """(preset, settings): ``settings`` checked against the engine preset's limits (demo mode
-    has its own) and with a random seed drawn, so it can be reported and the run repeated."""
+    """(preset, settings): ``settings`` checked for types and against the engine preset's limits
+    (demo mode has its own), with a random seed drawn, so it can be reported and the run repeated."""
     from .presets import load_preset
 
     preset = load_preset(engine).for_mode(demo)
+    check_types(settings)
+    settings = whole_numbers(settings)
     settings.check_inputs(preset.limits)
     if hasattr(settings, "seed"):
         settings = dataclasses.replace(settings, seed=resolve_seed(settings.seed))

@@ -19,7 +19,7 @@ ENCODER_POSITIONS = 16  # the flow encoder's position table: at most 16 frames p
 
 @dataclass(frozen=True)
 class FlowVideoSettings:
-    video: str = field(metadata={"help": "input video whose motion (optical flow) guides the result"})
+    video: str = field(metadata={"path": True, "help": "input video whose motion (optical flow) guides the result"})
     prompt: str = field(metadata={"help": "what the new video shows"})
     negative_prompt: str = field(default="bad quality, worst quality", metadata={"help": "what to avoid"})
     gamma: float = field(default=0.75, metadata={"help": "flow strength: 0 = plain AnimateDiff, 1 = full"})
@@ -34,7 +34,7 @@ class FlowVideoSettings:
     context_stride: int = field(default=12, metadata={"help": "FreeNoise window stride (frames)"})
     loras: tuple[LoraChoice, ...] = field(default=(), metadata={"help": "motion/spatial LoRAs as SOURCE[:WEIGHT]"})
     reference_image: str = field(
-        default="", metadata={"help": "image whose look the result takes (IP-Adapter); empty = none"}
+        default="", metadata={"path": True, "help": "image whose look the result takes (IP-Adapter); empty = none"}
     )
     ip_adapter_scale: float = field(default=0.5, metadata={"help": "how strongly the reference image steers"})
     sweep: tuple[float, ...] = field(

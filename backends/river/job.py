@@ -27,12 +27,12 @@ from ..core.runtime import Runtime
 from ..core.settings import checked
 from ..core.video_io import VideoError, caption, center_crop_resize, read_clip, read_images, side_by_side, write_mp4
 from .evaluate import psnr, ssim
-from .loading import ModelEntry, list_models, load_model
+from .catalog import TRAINED_MODELS, available_models  # noqa: F401 (the app's model list)
+from .loading import load_model
 from .model import Model
 from .sampling import SamplerSettings, stream_frames
 from .settings import EMBEDDED_MODEL, ENGINE, FramePredictionSettings
 
-TRAINED_MODELS = "river_models"  # under the outputs folder: models trained in the app
 PREDICTED = (255, 150, 40)  # the frame colour of predicted frames in comparison videos
 from .train_common import to_uint8_frames
 
@@ -99,11 +99,6 @@ def predict_video(model: Model, video: np.ndarray, settings: FramePredictionSett
 
 
 # -- the app's frame-prediction job: input, model, prediction, outputs ---------------------------
-
-def available_models(runtime: Runtime) -> list[ModelEntry]:
-    """The embedded model, the four releases, and models trained here (under the outputs folder)."""
-    return list_models([runtime.outputs.root / TRAINED_MODELS])
-
 
 def cached_model(runtime: Runtime, name: str, emit=lambda event: None) -> tuple[Model, SamplerSettings]:
     """(model, its default sampler) for a name from ``available_models``: a release is fetched on

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..core.paths import check_name
 from ..core.settings import check_range
 
 ENGINE = "river"
@@ -15,8 +16,8 @@ SAMPLER_CHOICES = ("rk4", "euler", "midpoint")
 
 @dataclass(frozen=True)
 class FramePredictionSettings:
-    input: str = field(default="", metadata={"help": "video (or folder of frames) whose first frames are the context"})
-    images: tuple[str, ...] = field(default=(), metadata={"help": "context as image files, in order (instead of --input)"})
+    input: str = field(default="", metadata={"path": True, "help": "video (or folder of frames) whose first frames are the context"})
+    images: tuple[str, ...] = field(default=(), metadata={"path": True, "help": "context as image files, in order (instead of --input)"})
     model: str = field(default=EMBEDDED_MODEL, metadata={"help": "model name from the list (releases: river_bair_64, ...)"})
     start_frame: int = field(default=0, metadata={"help": "first frame of the input used as context"})
     context_frames: int = field(default=2, metadata={"help": "frames given to the model"})
@@ -65,7 +66,8 @@ class FramePredictionSettings:
 
 @dataclass(frozen=True)
 class RiverTrainingSettings:
-    data: str = field(metadata={"help": "folder of videos (or of frame folders), or HDF5 in the official layout"})
+    data: str = field(default="", metadata={"path": True, "help": "folder of videos (or of frame folders), or HDF5 in the official layout"})
+    clips: tuple[str, ...] = field(default=(), metadata={"path": True, "help": "video files to train on (instead of --data)"})
     name: str = field(default="my_river", metadata={"help": "model name; it appears in the model list"})
     image_size: int = field(default=64, metadata={"help": "frames are centre-cropped to squares of this size"})
     frames_per_sample: int = field(default=10, metadata={"help": "frames per training clip"})
@@ -84,10 +86,9 @@ class RiverTrainingSettings:
     seed: int = field(default=0, metadata={"help": "random seed"})
 
     def check_inputs(self, limits: Mapping[str, Any]) -> None:
-        if not str(self.data or "").strip():
-            raise ValueError("data is missing: give a folder of videos or an HDF5 dataset")
-        if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
-            raise ValueError(f"name must use letters, digits, '-', '_' or '.', got {self.name!r}")
+        if not str(self.data or "").strip() and not self.clips:
+            raise ValueError("data is missing: upload clips, or give a folder of videos or an HDF5 dataset")
+        check_name("name", self.name)
         for name in ("image_size", "frames_per_sample", "autoencoder_steps", "steps", "batch_size", "inner_dim",
                      "preview_every", "save_every"):
             check_range(name, getattr(self, name), limits[name])

@@ -6,12 +6,15 @@ running again with the same name resumes."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
 from ..core.checkpoints import load_checkpoint
 from ..core.jobs import JobContext, Log, Result, drain
+from ..core.paths import inside
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
 from ..core.settings import checked
@@ -58,13 +61,23 @@ def autoencoder_source(settings: RiverTrainingSettings, runtime: Runtime, folder
         regressor = release.model_config["vector_field_regressor"]
         factor = release.image_size // regressor["state_res"][0]
         return str(path), release.model_config["autoencoder"], (regressor["state_size"], settings.image_size // factor)
-    path = Path(settings.autoencoder)
+    path = runtime.accept_path("autoencoder", settings.autoencoder)
     stored = load_checkpoint(path) if path.is_file() else None
     block = stored.get("config") if isinstance(stored, dict) else None
     if not isinstance(block, dict) or "ddconfig" not in block:
         raise ValueError(f"autoencoder must be 'train', a release ({', '.join(RELEASES)}) or an {AE_CHECKPOINT} "
                          f"written by this app's autoencoder trainer, got {settings.autoencoder!r}")
     return str(path), None, latent_of(block["ddconfig"], settings.image_size)
+
+
+def gather_clips(clips: tuple[str, ...], target: Path) -> Path:
+    """Copies of ``clips`` in ``target`` (names kept, numbered when two are alike)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for index, clip in enumerate(clips):
+        name = Path(clip).name
+        destination = target / (name if not (target / name).exists() else f"{index}_{name}")
+        shutil.copyfile(clip, destination)
+    return target
 
 
 def weights_needed(settings: RiverTrainingSettings, preset) -> list:
@@ -77,9 +90,11 @@ def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
     runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs and the run folder
     _, settings = checked(settings, TRAIN_ENGINE, runtime.demo)
+    folder = inside(runtime.outputs.root / TRAINED_MODELS, settings.name)
+    if settings.clips:  # uploaded clips join the run folder, which then holds everything it was trained on
+        settings = dataclasses.replace(settings, data=str(gather_clips(settings.clips, folder / "clips")))
     if not Path(settings.data).exists():
-        raise ValueError(f"data not found: {settings.data}")
-    folder = runtime.outputs.root / TRAINED_MODELS / settings.name
+        raise ValueError(f"data not found: {Path(settings.data).name}")
     started = time.time()
     weights, block, latent = autoencoder_source(settings, runtime, folder, emit)
 

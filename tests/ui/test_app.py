@@ -21,16 +21,6 @@ def long_video_args(prompt="a lighthouse at dusk", frames=16, steps=2, seed=1):
     return dict(prompt=prompt, negative_prompt="blurry", frames=frames, steps=steps, width=64, height=64, seed=seed)
 
 
-@pytest.fixture(scope="module")
-def served(tiny_weights, tmp_path_factory, free_port):
-    out = tmp_path_factory.mktemp("app_outputs")
-    model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]
-    args = flow_app.parse_args(["--demo", "--output-dir", str(out), "--port", str(free_port()), *model_flags])
-    app = flow_app.launch(args, prevent_thread_lock=True)
-    yield Client(app.local_url, verbose=False), out
-    app.close()
-
-
 def test_every_tab_answers_on_a_named_endpoint(served):
     client, _ = served
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
@@ -134,7 +124,10 @@ def test_flow_video_endpoint_returns_flow_result_and_comparison(served, tmp_path
     for video in (result, flow, compare):
         assert Path(video["video"] if isinstance(video, dict) else video).exists()
     sidecars = [json.loads(p.read_text())["settings"] for p in (out / "onlyflow").glob("*.json")]
-    assert any(s["ip_adapter_scale"] == 0.7 and s["reference_image"].endswith(".png") for s in sidecars)
+    # inputs are recorded by name and SHA-256, never by their place in the server's upload cache
+    assert any(s["ip_adapter_scale"] == 0.7 and s["reference_image"]["name"].endswith(".png")
+               and len(s["reference_image"]["sha256"]) == 64 for s in sidecars)
+    assert not any("/" in json.dumps(s["video"]) or "/" in json.dumps(s["reference_image"]) for s in sidecars)
     # Without the new parameters (as older callers send it): no reference image.
     status, *_ = client.predict(**flow_video_args(clip), sweep_gammas="0, 1", api_name="/flow_video_sweep")
     assert status.startswith("**Done") and len(list((out / "onlyflow").glob("*.mp4"))) >= 2
@@ -196,3 +189,10 @@ def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
                             api_name="/flow_video")
     with pytest.raises(AppError, match="not in the local cache: cvg-unibe/river_kth_64"):
         offline_app.predict(model="river_kth_64", input=handle_file(str(clip)), api_name="/frame_prediction")
+    picture = tmp_path / "p.png"
+    cv2.imwrite(str(picture), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(AppError, match="Weights for ConsistI2V \\(image-to-video\\) are not in the local cache: "
+                                       "TIGER-Lab/ConsistI2V"):
+        offline_app.predict(image=handle_file(str(picture)), prompt="a boat", api_name="/image_to_video")
+    with pytest.raises(AppError, match="not in the local cache: stable-diffusion-v1-5.*guoyww/animatediff"):
+        offline_app.predict(videos=[handle_file(str(clip))], prompt="a boat", api_name="/lora_trainer")

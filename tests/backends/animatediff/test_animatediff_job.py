@@ -82,12 +82,12 @@ def test_free_noise_makes_long_videos(runtime):
     assert next(e for e in events if isinstance(e, Preview)).frames.shape[0] == 24
 
 
-def test_official_motion_lora_file_loads_and_changes_the_output(runtime):
-    # A MotionLoRA in the official AnimateDiff layout, made for the tiny adapter's motion modules.
+def write_motion_lora(runtime, file_name, seed=0):
+    """A MotionLoRA in the official AnimateDiff layout, made for the tiny adapter's motion modules."""
     from backends.animatediff.pipeline import load_animatediff
 
     unet = load_animatediff(runtime).unet
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     lora = {}
     for name, module in unet.named_modules():
         if "motion_modules" in name and name.endswith((".attn1", ".attn2")):
@@ -95,8 +95,13 @@ def test_official_motion_lora_file_loads_and_changes_the_output(runtime):
                 lora[f"{name}.processor.{proj}_lora.down.weight"] = torch.randn(4, layer.in_features, generator=generator)
                 lora[f"{name}.processor.{proj}_lora.up.weight"] = torch.randn(layer.out_features, 4, generator=generator)
     official = diffusers_to_motion_lora(lora)
+    torch.save({"state_dict": official}, runtime.loras_dir / file_name)
+    return official
+
+
+def test_official_motion_lora_file_loads_and_changes_the_output(runtime):
+    official = write_motion_lora(runtime, "zoom.ckpt")
     assert all(".temporal_transformer." in k and ".attention_blocks." in k for k in official)
-    torch.save({"state_dict": official}, runtime.loras_dir / "zoom.ckpt")
 
     _, plain = run_to_end(LongVideoSettings(**SMALL), runtime)
     _, with_lora = run_to_end(LongVideoSettings(**SMALL, loras=(LoraChoice("zoom.ckpt", 0.8),)), runtime)
@@ -124,3 +129,26 @@ def test_a_lora_that_fits_nothing_is_a_clear_error(runtime):
 def test_bad_settings_fail_before_any_work(runtime, change, message):
     with pytest.raises(ValueError, match=message):
         run_to_end(dataclasses.replace(LongVideoSettings(**SMALL), **change), runtime)
+
+
+def test_two_jobs_at_once_with_different_loras_and_free_noise_equal_their_sequential_twins(runtime):
+    import threading
+
+    write_motion_lora(runtime, "a.ckpt", seed=1)
+    write_motion_lora(runtime, "b.ckpt", seed=2)
+    jobs = [LongVideoSettings(**{**SMALL, "steps": 2}, loras=(LoraChoice("a.ckpt", 0.7),)),
+            LongVideoSettings(**{**SMALL, "steps": 2, "frames": 24, "context_stride": 4}, loras=(LoraChoice("b.ckpt", 1.0),))]
+    sequential = [read_video(run_to_end(settings, runtime)[1].path).frames for settings in jobs]
+    two_slots = dataclasses.replace(runtime, gpu_slots=threading.BoundedSemaphore(2))  # --concurrency 2
+    results = [None, None]
+
+    def run(index):
+        results[index] = run_to_end(jobs[index], two_slots)[1]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for index in (0, 1):
+        assert np.array_equal(read_video(results[index].path).frames, sequential[index]), index

@@ -155,3 +155,12 @@ def test_stop_keeps_a_checkpoint_and_training_resumes(runtime, tmp_path):
     resumed, result = run_events("river_train", dataclasses.replace(settings, steps=14), runtime)
     assert any("resuming vector-field training at step" in getattr(e, "message", "") for e in resumed)
     assert json.loads(open(result.sidecar).read())["steps"] == 14
+
+
+def test_training_on_uploaded_clips_keeps_them_in_the_run_folder(runtime, tmp_path):
+    uploads = clips_folder(tmp_path / "uploads", count=2)
+    settings = dataclasses.replace(training(tmp_path, data=""), clips=tuple(str(p) for p in sorted(uploads.glob("*.mp4"))))
+    run_events("river_train", settings, runtime)
+    folder = runtime.outputs.root / TRAINED_MODELS / "balls"
+    assert sorted(p.name for p in (folder / "clips").glob("*.mp4")) == ["0.mp4", "1.mp4"]
+    assert (folder / "model.pth").is_file()

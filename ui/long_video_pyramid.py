@@ -1,0 +1,84 @@
+"""Long text-to-video, main engine: Pyramid Flow, streamed unit by unit (built inside ``ui/long_video``)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from backends.core.presets import load_preset
+from backends.core.runtime import Runtime
+from backends.core.settings import with_defaults
+from backends.pyramid_flow.settings import (
+    ENGINE, RESOLUTIONS, VARIANTS, PyramidFlowSettings, recommended_guidance, resolution_sizes,
+)
+
+from .job_panel import job_panel, wire_panel, wire_run
+
+TAB_ID = "long_video_pyramid"
+EXAMPLES = [
+    ["a golden retriever running on a beach at sunset, waves, slow motion"],
+    ["a drone shot over a misty pine forest in the morning, cinematic"],
+]
+
+
+def build(runtime: Runtime) -> None:
+    preset = load_preset(ENGINE).for_mode(runtime.demo)
+    d, lim = preset.defaults, preset.limits
+    sizes, recommended = resolution_sizes(runtime.demo), recommended_guidance()
+
+    def resolution_info(resolution: str) -> str:
+        width, height = sizes[resolution]
+        return f"{width}x{height}, up to {lim['seconds'][resolution][1]:g} s at 24 fps"
+
+    with gr.Row():
+        with gr.Column(scale=1):
+            controls = {
+                "prompt": gr.Textbox(label="Prompt", lines=3, elem_id=f"{TAB_ID}_prompt",
+                                     placeholder="a koi pond in the rain, cinematic, detailed"),
+                "prompt_suffix": gr.Textbox(label="Prompt suffix", value=d["prompt_suffix"],
+                                            info="The official pipeline always appends this; edit or clear it."),
+                "negative_prompt": gr.Textbox(label="Negative prompt", value=d["negative_prompt"], lines=2),
+            }
+            with gr.Row():
+                controls["variant"] = gr.Radio(list(VARIANTS), value=d["variant"], label="Model",
+                                               info="miniflux (newer, default) or the SD3-based one")
+                controls["resolution"] = gr.Radio(list(RESOLUTIONS), value=d["resolution"], label="Resolution",
+                                                  info=resolution_info(d["resolution"]))
+            seconds_range = lim["seconds"][d["resolution"]]
+            controls["seconds"] = gr.Slider(*seconds_range, value=min(d["seconds"], seconds_range[1]), step=1 / 3,
+                                            label="Duration (seconds)", info="Each third of a second is one more latent frame.")
+            first = recommended[d["resolution"]]
+            with gr.Row():
+                controls["guidance"] = gr.Slider(*lim["guidance"], value=first["guidance"], step=0.5,
+                                                 label="Guidance (first frame)", info="Recommended: 7 at 384p, 9 at 768p")
+                controls["video_guidance"] = gr.Slider(*lim["video_guidance"], value=first["video_guidance"], step=0.5,
+                                                       label="Guidance (later frames)", info="Recommended: 5")
+            with gr.Row():
+                controls["image_steps"] = gr.Slider(*lim["image_steps"], value=d["image_steps"], step=1,
+                                                    label="Steps per stage, first frame")
+                controls["video_steps"] = gr.Slider(*lim["video_steps"], value=d["video_steps"], step=1,
+                                                    label="Steps per stage, later frames")
+            with gr.Row():
+                controls["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed (-1 = random)")
+                controls["vae_tile"] = gr.Slider(*lim["vae_tile"], value=d["vae_tile"], step=64, label="VAE tile (px)",
+                                                 info="Smaller tiles decode with less memory")
+            with gr.Row():
+                run_button = gr.Button("Generate with Pyramid Flow", variant="primary", elem_id=f"{TAB_ID}_run")
+                stop_button = gr.Button("Stop (keeps finished frames)", variant="stop", elem_id=f"{TAB_ID}_stop")
+            gr.Examples(EXAMPLES, inputs=[controls["prompt"]], label="Example prompts")
+        with gr.Column(scale=1):
+            panel = job_panel(runtime, ENGINE, TAB_ID, artifact_labels=("so far",),
+                              preview_label="Live preview (current latent frame, every step)")
+
+    def on_resolution(resolution: str):
+        low, high = lim["seconds"][resolution]
+        values = recommended[resolution]
+        return (gr.update(info=resolution_info(resolution)), gr.update(minimum=low, maximum=high),
+                gr.update(value=values["guidance"]), gr.update(value=values["video_guidance"]))
+
+    controls["resolution"].change(
+        on_resolution, inputs=controls["resolution"], api_visibility="private",
+        outputs=[controls["resolution"], controls["seconds"], controls["guidance"], controls["video_guidance"]],
+    )
+    wire_run(panel, run_button, controls, lambda values: with_defaults(PyramidFlowSettings, preset.defaults, **values),
+             api_name=TAB_ID)
+    wire_panel(panel, stop_button, controls)
