@@ -162,7 +162,7 @@ def main(argv: Sequence[str]) -> int:
         values["save_frames"] = True
     runtime = runtime_from_args(args)
     # Flags left out take the preset's defaults for this mode, pulled inside its limits (said once).
-    defaults, notes = mode_defaults(engine.settings_cls, load_preset(engine.name).for_mode(runtime.demo))
+    defaults, notes = mode_defaults(engine.settings_cls, load_preset(engine.name), runtime.demo)
     for note in notes:
         print(f"  {note}", flush=True)
     cancel = CancelToken()

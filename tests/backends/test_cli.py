@@ -90,11 +90,16 @@ def clips(tmp_path_factory):
 
 def required_flags(clips):
     """Only the inputs each engine cannot do without."""
+    image = str(ROOT / "assets" / "examples" / "consisti2v_lake.png")
     return {
         "animatediff": ["--prompt", "a fox"],
+        "pyramid_flow": ["--prompt", "a fox"],
+        "pyramid_flow_i2v": ["--prompt", "a fox", "--image", image],
         "onlyflow": ["--prompt", "a fox", "--video", str(clips / "0.mp4")],
+        "consisti2v": ["--prompt", "a fox", "--image", image],
         "river": ["--input", str(clips / "0.mp4")],
         "river_train": ["--data", str(clips)],
+        "motion_director": ["--prompt", "a ball rolls", "--video", str(clips / "0.mp4")],
     }
 
 
