@@ -1,6 +1,7 @@
 """Shared fixtures: the reference folder (REFERENCE_DIR) and quiet, offline Hub settings."""
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,18 @@ def reference_dir() -> Path:
     if not root.is_dir():
         pytest.fail(f"REFERENCE_DIR {root} does not exist; parity tests need the fixture folder")
     return root
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function giving a port nobody listens on now (test runs of other checkouts may share this machine)."""
+    return _free_port
 
 
 # Tiny models run faster on one thread than on two contended ones; results do not depend on it.

@@ -105,7 +105,8 @@ def build(runtime: Runtime) -> None:
                 with gr.Column(scale=1):
                     scores = gr.Dataframe(headers=SCORE_HEADERS, label="Scores against the true continuation",
                                           interactive=False, render=False)
-                    panel = job_panel(runtime, ENGINE, TAB_ID, preview_label="Latest predicted frame (all samples)",
+                    panel = job_panel(runtime, ENGINE, TAB_ID, artifact_labels=("Comparison",),
+                                      preview_label="Latest predicted frame (all samples)",
                                       metrics=(scores, score_table))
 
         with gr.Tab("Train on your clips"):

@@ -43,12 +43,12 @@ def load_animatediff(runtime: Runtime, emit: Callable[[Event], None] = lambda e:
         adapter_path = runtime.sources.resolve(adapter_ref, preset.label, emit)
         emit(Progress(0, 2, "loading models"))
         adapter = MotionAdapter.from_pretrained(
-            adapter_path, torch_dtype=dtype,
+            adapter_path, dtype=dtype,
             variant=adapter_ref.variant if has_variant(adapter_path, adapter_ref.variant) else None,
         )
         emit(Progress(1, 2, "loading models"))
         pipe = AnimateDiffPipeline.from_pretrained(
-            base, motion_adapter=adapter, torch_dtype=dtype,
+            base, motion_adapter=adapter, dtype=dtype,
             variant=base_ref.variant if has_variant(base, base_ref.variant) else None,
         )
         pipe.scheduler = ddim_scheduler(pipe, preset)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,7 +97,10 @@ class OutputStore:
 
     def discard(self, stem: Path) -> None:
         for path in stem.parent.glob(stem.name + ".*"):
-            path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def finish_video(self, stem: Path, frames: np.ndarray, fps: float, record: Mapping[str, Any]) -> SavedOutput:
         """Write the main video of a claimed stem and its sidecar."""

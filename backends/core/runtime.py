@@ -12,6 +12,7 @@ from .devices import DevicePolicy, choose_policy
 from .model_cache import ModelCache
 from .outputs import OutputStore
 from .paths import check_allowed, upload_folder
+from .quiet import silence_unactionable_warnings
 from .sources import ModelSources
 
 
@@ -72,8 +73,9 @@ _current: Runtime | None = None
 
 def configure(runtime: Runtime) -> Runtime:
     """Make ``runtime`` the one jobs use when none is passed (the ZeroGPU worker needs this:
-    arguments of a GPU call are pickled, a model cache is not)."""
+    arguments of a GPU call are pickled, a model cache is not); quiet the libraries' unactionable warnings."""
     global _current
+    silence_unactionable_warnings()
     _current = runtime
     return runtime
 

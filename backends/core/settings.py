@@ -69,6 +69,36 @@ def with_defaults(cls: type[S], defaults: Mapping[str, Any], **values: Any) -> S
     return from_dict(cls, {**{k: v for k, v in defaults.items() if k in names}, **values})
 
 
+def mode_defaults(cls: type, preset: Any, demo: bool) -> tuple[dict[str, Any], list[str]]:
+    """Defaults of ``cls``'s fields in a mode of ``preset`` (an `EnginePreset`): the mode's preset
+    defaults, else the dataclass's. Where the mode narrows a ``[low, high]`` limit, a number that
+    the full limit allows but the mode's does not is pulled to the nearest end (a value outside
+    both, such as 0 for "automatic", is left alone). Returns (defaults, one note per pulled default)."""
+    mode = preset.for_mode(demo)
+    defaults, notes = {}, []
+    for field in dataclasses.fields(cls):
+        if field.name in mode.defaults:
+            value = mode.defaults[field.name]
+        elif field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            continue  # required: the caller gives it
+        full, narrowed = preset.limits.get(field.name), mode.limits.get(field.name)
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and isinstance(narrowed, (list, tuple)) and isinstance(full, (list, tuple))
+                and full[0] <= value <= full[1]):
+            low, high = narrowed
+            pulled = type(value)(min(max(value, low), high))
+            if pulled != value:
+                notes.append(f"{field.name}: the default {value!r} is outside this mode's range "
+                             f"[{low:g}, {high:g}]; using {pulled!r}")
+                value = pulled
+        defaults[field.name] = value
+    return defaults, notes
+
+
 def check_types(settings: Any) -> None:
     """Each field holds its declared type: an API may send ``frames=16.5`` or ``steps="x"``; a
     whole float (16.0, what number widgets send) counts as an int."""

@@ -16,15 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 
-from ..core.jobs import CancelToken, Event, JobContext, Log, Metric, Preview, Result, StepTimer
+from ..core.jobs import Artifact, CancelToken, Event, JobContext, Log, Metric, Preview, Result, StepTimer
 from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
 from ..core.settings import checked
-from ..core.video_io import VideoError, caption, center_crop_resize, read_clip, read_images, side_by_side
+from ..core.video_io import VideoError, caption, center_crop_resize, read_clip, read_images, side_by_side, write_mp4
 from .evaluate import psnr, ssim
 from .catalog import TRAINED_MODELS, available_models  # noqa: F401 (the app's model list)
 from .loading import load_model
@@ -203,6 +204,31 @@ def run(settings: FramePredictionSettings, ctx: JobContext) -> Result:
         dtype="float32", started=started, demo=runtime.demo, psnr=prediction.psnr, ssim=prediction.ssim,
         psnr_repeat_last=baseline, nfe_per_frame=prediction.nfe_per_frame, model_size=list(model.image_size),
     )
-    saved = runtime.outputs.save_video(ENGINE, comparison_video(prediction), settings.fps, record, tag=settings.seed)
+    with runtime.outputs.claim(ENGINE, tag=settings.seed) as stem:
+        files = write_companions(stem, prediction, settings)
+        emit(Artifact(files[".compare.mp4"], "video", "Comparison: truth | samples (predicted frames framed)"))
+        saved = runtime.outputs.finish_video(stem, prediction.frames[0], settings.fps,
+                                             {**record, "files": sorted(Path(p).name for p in files.values())})
     return Result(str(saved.path), str(saved.sidecar), settings.seed,
-                  {"psnr": prediction.psnr, "ssim": prediction.ssim, "psnr_repeat_last": baseline})
+                  {"psnr": prediction.psnr, "ssim": prediction.ssim, "psnr_repeat_last": baseline, "files": files})
+
+
+def write_companions(stem: Path, prediction: FramePrediction, settings: FramePredictionSettings) -> dict[str, str]:
+    """The files beside the main video (sample 1, context + predicted frames at the model's size):
+    the labelled comparison, samples 2.., and optionally every frame as PNG. Keys are the name
+    each takes beside a chosen output file (``out.mp4`` -> ``out.compare.mp4``, ``out-2.mp4``, ``out.frames``)."""
+    def beside(suffix: str) -> Path:
+        return stem.with_name(stem.name + suffix)
+
+    files = {".compare.mp4": str(write_mp4(comparison_video(prediction), beside(".compare.mp4"), settings.fps))}
+    for number, sample in enumerate(prediction.frames[1:], start=2):
+        files[f"-{number}.mp4"] = str(write_mp4(sample, beside(f".sample{number}.mp4"), settings.fps))
+    if settings.save_frames:
+        folder = beside(".frames")
+        for number, sample in enumerate(prediction.frames, start=1):
+            sample_folder = folder / f"sample{number}" if len(prediction.frames) > 1 else folder
+            sample_folder.mkdir(parents=True, exist_ok=True)
+            for index, frame in enumerate(sample):
+                cv2.imwrite(str(sample_folder / f"{index:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        files[".frames"] = str(folder)
+    return files

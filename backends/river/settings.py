@@ -28,6 +28,7 @@ class FramePredictionSettings:
     samples: int = field(default=1, metadata={"help": "stochastic predictions, shown side by side"})
     seed: int = field(default=-1, metadata={"help": "random seed; -1 draws one and reports it"})
     fps: int = field(default=8, metadata={"help": "frames per second of the saved video"})
+    save_frames: bool = field(default=False, metadata={"help": "also save every frame as a PNG (lossless)"})
 
     @property
     def sampler_settings(self):

@@ -4,6 +4,7 @@ A plain VQ-VAE objective (van den Oord et al., 2017): L1 + MSE reconstruction th
 straight-through codes, codebook loss and a 0.25-weighted commitment loss. No perceptual or GAN
 terms (they need downloaded networks); unused codes are restarted from encoder outputs so the
 codebook stays in use. The result (`autoencoder.pth`) plugs into the vector-field trainer.
+`init_from` fine-tunes existing weights; a larger `n_embed` grows their codebook.
 
     python -m backends.river.train_autoencoder --data CLIPS --output-dir runs/ae --steps 3000
 """
@@ -18,9 +19,10 @@ from typing import Iterator
 import torch
 from torch.nn import functional as F
 
-from ..core.checkpoints import load_checkpoint
+from ..core.checkpoints import load_checkpoint, load_state_dict_strict
 from ..core.jobs import Artifact, CancelToken, Event, JobCancelled, Log, Metric, Preview, Result, StepTimer
 from .data import open_clip_dataset
+from .loading import read_autoencoder_state
 from .taming_vq import VQModel
 from .train_common import atomic_save, endless_batches, make_accelerator, side_by_side
 
@@ -38,6 +40,7 @@ class AutoencoderTrainSettings:
     output_dir: str
     data: object  # a clip Dataset ([T, 3, H, W] in [-1, 1]) or a path `open_clip_dataset` understands
     ddconfig: dict = field(default_factory=lambda: dict(SMALL_DDCONFIG))
+    init_from: str | None = None  # start from these autoencoder weights (any file `read_autoencoder_state` reads)
     image_size: int = 64
     max_steps: int = 3000
     batch_size: int = 16
@@ -73,6 +76,17 @@ def vq_losses(images, reconstruction, latents, codes, commitment: float) -> tupl
     return loss, {"reconstruction": reconstruction_loss.item(), "psnr": (10 * torch.log10(4 / mse)).item()}
 
 
+def grow_codebook(state: dict[str, torch.Tensor], n_embed: int) -> dict[str, torch.Tensor]:
+    """Pad a smaller codebook to ``n_embed`` entries with copies of its first entries. A copy is
+    never the nearest code (ties go to the lower index), so the new entries count as unused and
+    `restart_dead_codes` moves them onto encoder outputs at the next restart."""
+    codebook = state["quantize.embedding.weight"]
+    if len(codebook) >= n_embed:
+        return state
+    extra = codebook[torch.arange(n_embed - len(codebook)) % len(codebook)]
+    return {**state, "quantize.embedding.weight": torch.cat([codebook, extra])}
+
+
 @torch.no_grad()
 def restart_dead_codes(embedding: torch.nn.Embedding, usage: torch.Tensor, latents: torch.Tensor,
                        generator: torch.Generator) -> int:
@@ -105,6 +119,9 @@ def train_autoencoder(settings: AutoencoderTrainSettings, cancel: CancelToken | 
     if previous is not None:
         ddconfig = previous["config"]["ddconfig"]
     autoencoder = VQModel(ddconfig)
+    if previous is None and settings.init_from is not None:
+        state = grow_codebook(read_autoencoder_state(settings.init_from, autoencoder), ddconfig["n_embed"])
+        load_state_dict_strict(autoencoder, state, "autoencoder")
     optimizer = torch.optim.Adam(autoencoder.parameters(), lr=settings.learning_rate, betas=(0.5, 0.9))
     if previous is not None:
         autoencoder.load_state_dict(previous["model"])
@@ -189,10 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", default=None, help="fine-tune these autoencoder weights")
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     settings = AutoencoderTrainSettings(
-        args.output_dir, args.data, image_size=args.image_size, max_steps=args.steps,
+        args.output_dir, args.data, init_from=args.init_from, image_size=args.image_size, max_steps=args.steps,
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed, device=args.device,
     )
     from ..core.console import print_events

@@ -22,7 +22,7 @@ from typing import Iterator
 import torch
 import yaml
 
-from ..core.checkpoints import load_checkpoint, load_state_dict_strict
+from ..core.checkpoints import load_checkpoint, load_state_dict_strict, select_prefix
 from ..core.jobs import Artifact, CancelToken, Event, JobCancelled, Log, Metric, Preview, Result, StepTimer
 from .data import open_clip_dataset
 from .loading import CONFIG_NAME, load_river_checkpoint, read_autoencoder_state, read_model_state
@@ -98,13 +98,17 @@ def train_river(settings: RiverTrainSettings, cancel: CancelToken | None = None)
     accelerator = make_accelerator(settings.device)
     torch.manual_seed(settings.seed)
 
-    # 2. Model: autoencoder weights, or a whole earlier checkpoint to start from
-    if settings.init_from is not None and not resuming:
-        model = load_river_checkpoint(settings.init_from, config, settings.autoencoder)
+    # 2. Model: autoencoder weights, a whole earlier checkpoint to start from, or both (its regressor
+    #    with a new autoencoder, e.g. one fine-tuned from its own)
+    if settings.init_from is not None and not resuming and settings.autoencoder is None:
+        model = load_river_checkpoint(settings.init_from, config)
     else:
         model = Model(config["model"])
         if not resuming:
             load_state_dict_strict(model.ae, read_autoencoder_state(settings.autoencoder, model.ae), "autoencoder")
+        if settings.init_from is not None and not resuming:
+            regressor_state = select_prefix(read_model_state(settings.init_from), "vector_field_regressor.")
+            load_state_dict_strict(model.vector_field_regressor, regressor_state, "RIVER vector field regressor")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=float(optimizer_config["learning_rate"]),
         weight_decay=float(optimizer_config["weight_decay"]), betas=(0.9, 0.999),

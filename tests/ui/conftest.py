@@ -1,22 +1,13 @@
 """The app in demo mode on the tiny weights, served in-process, one per test module."""
 
-import socket
-
 import pytest
 from gradio_client import Client
 
 import app as flow_app
 
 
-def free_port() -> int:
-    """A port nobody listens on now (test runs of other checkouts may share this machine)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(tiny_weights, tmp_path_factory):
+def served(tiny_weights, tmp_path_factory, free_port):
     """(client, output folder) of a running demo app."""
     out = tmp_path_factory.mktemp("app_outputs")
     model_flags = [arg for repo, path in tiny_weights.items() for arg in ("--model-path", f"{repo}={path}")]

@@ -158,20 +158,22 @@ def test_train_then_predict_with_the_new_model(served, tmp_path):
                                            api_name="/river_train")
     assert status.startswith("**Done") and (out / "river_models" / "balls" / "model.pth").is_file()
     assert Path(preview).exists() and plot
-    status, preview, result, gallery, scores = client.predict(
+    status, preview, result, gallery, scores, compare = client.predict(
         model="balls", input=handle_file(str(clips / "0.mp4")), context_frames=2, predict_frames=3, steps=1, seed=4,
         api_name="/frame_prediction")
     assert status.startswith("**Done · seed 4") and Path(result["video"] if isinstance(result, dict) else result).exists()
     assert [row[0] for row in scores["data"]] == [1, 2, 3]
+    compare = compare["video"] if isinstance(compare, dict) else compare
+    assert Path(compare).name.endswith(".compare.mp4") and Path(compare).exists()
     with pytest.raises(AppError, match="model must be one of"):
         client.predict(model="missing", input=handle_file(str(clips / "0.mp4")), api_name="/frame_prediction")
 
 
 @pytest.fixture(scope="module")
-def offline_app(tmp_path_factory):
+def offline_app(tmp_path_factory, free_port):
     """The real app (no demo, no weights on this machine, no network)."""
     out = tmp_path_factory.mktemp("offline_outputs")
-    app = flow_app.launch(flow_app.parse_args(["--offline", "--cpu", "--output-dir", str(out), "--port", "7871"]),
+    app = flow_app.launch(flow_app.parse_args(["--offline", "--cpu", "--output-dir", str(out), "--port", str(free_port())]),
                           prevent_thread_lock=True)
     yield Client(app.local_url, verbose=False)
     app.close()

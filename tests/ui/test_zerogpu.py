@@ -5,7 +5,6 @@ jobs that cannot fit a call are refused before a GPU is asked for; trainers cont
 
 import dataclasses
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,14 +25,8 @@ from ui import common, zerogpu
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_the_space_starts_with_the_real_spaces_package_and_its_gpu_function_decorated_before_launch():
+def test_the_space_starts_with_the_real_spaces_package_and_its_gpu_function_decorated_before_launch(free_port):
     result = subprocess.run([sys.executable, "tests/ui/zerogpu_sim.py", "--demo", "--port", str(free_port())],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -3,6 +3,7 @@ list, and training on a folder of clips until the new model is in that list."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from backends.core.jobs import CancelToken, JobCancelled, Metric, Preview, Progress, Result
+from backends.core.jobs import Artifact, CancelToken, JobCancelled, Metric, Preview, Progress, Result
 from backends.core.video_io import VideoError, read_video, write_mp4
 from backends.engines import run_engine
 from backends.river.bouncing_balls import bouncing_balls
@@ -52,11 +53,31 @@ def test_prediction_streams_frames_scores_and_saves(runtime, tiny_model, tmp_pat
     assert [e.step for e in events if isinstance(e, Progress) and e.stage == "predicting"][-1] == 8
     psnr = [e.value for e in events if isinstance(e, Metric) and e.name == "psnr"]
     assert len(psnr) == 4 and len([e for e in events if isinstance(e, Metric) and e.name == "psnr_repeat_last"]) == 4
-    video = read_video(result.path).frames
-    assert video.shape[0] == 6 and video.shape[2] > 3 * 192  # truth | sample 1 | sample 2, enlarged
+    size = tiny_config()["data"]["crop_size"]
+    assert read_video(result.path).frames.shape == (6, size, size, 3)  # sample 1 at the model's size
+    assert read_video(result.info["files"]["-2.mp4"]).frames.shape == (6, size, size, 3)
+    compare = next(e for e in events if isinstance(e, Artifact) and e.label.startswith("Comparison"))
+    assert compare.path == result.info["files"][".compare.mp4"]
+    assert read_video(compare.path).frames.shape[2] > 3 * 192  # truth | sample 1 | sample 2, enlarged
     sidecar = json.loads(open(result.sidecar).read())
     assert sidecar["psnr"] == pytest.approx(psnr) and sidecar["settings"]["model"] == "tiny"
     assert sidecar["nfe_per_frame"] == 2 and sidecar["seed"] == 3
+    assert set(sidecar["files"]) == {Path(p).name for p in result.info["files"].values()}
+
+
+def test_prediction_can_save_lossless_frames(runtime, tiny_model, tmp_path):
+    import cv2
+
+    clip = clip_file(tmp_path / "c.mp4")
+    settings = FramePredictionSettings(input=str(clip), model=tiny_model, predict_frames=3, steps=1, samples=2,
+                                       save_frames=True, seed=2)
+    _, result = run_events("river", settings, runtime)
+    folder = Path(result.info["files"][".frames"])
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        f"sample{s}/{i:03d}.png" for s in (1, 2) for i in range(5)
+    ]
+    first = cv2.cvtColor(cv2.imread(str(folder / "sample2" / "000.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(first, read_video(clip).frames[0])  # the context frame as read, losslessly
 
 
 def test_images_and_a_start_frame_choose_the_context(runtime, tiny_model, tmp_path):

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from backends.core.video_io import read_clip
-from backends.river.bouncing_balls import BouncingBallsDataset, advance_balls, bouncing_balls
+from backends.river.bouncing_balls import (
+    MIN_BRIGHTEST_CHANNEL,
+    BouncingBallsDataset,
+    advance_balls,
+    bouncing_balls,
+    random_balls,
+    render_balls,
+)
 from backends.river.data import (
     HDF5Dataset,
     VideoFolderDataset,
@@ -111,7 +118,29 @@ def test_river_rendered_disc_is_centred_on_the_ball():
     ys, xs = np.mgrid[0:64, 0:64] + 0.5
     centres = np.stack([(weights * xs).sum((1, 2)), (weights * ys).sum((1, 2))], 1) / weights.sum((1, 2))[:, None]
     speeds = np.linalg.norm(np.diff(centres, axis=0), axis=1)
-    assert (speeds <= 3.0 + 0.1).all() and speeds.max() >= 0.9  # 1-3 px per frame
+    assert (speeds <= 5.0 + 0.1).all() and speeds.max() >= 0.4  # 0.5-5 px per frame
+
+
+def test_river_balls_span_the_whole_family():
+    """Any colour bright in one channel, 0.5-5 px/frame in any direction, 1-3 discs of radius 4-8."""
+    family = [random_balls(4, np.random.default_rng([8, i])) for i in range(300)]
+    colours = np.concatenate([b.colour for b in family])
+    assert colours.max(axis=1).min() >= MIN_BRIGHTEST_CHANNEL and len(np.unique(colours, axis=0)) > 0.95 * len(colours)
+    assert colours.min(axis=1).max() >= 150 and colours.min() == 0  # greys and pure hues both occur
+    far_from_walls = [random_balls(2, np.random.default_rng([8, i]), size=10_000) for i in range(300)]
+    steps = np.concatenate([np.linalg.norm(b.positions[1] - b.positions[0], axis=1) for b in far_from_walls])
+    assert steps.min() >= 0.5 - 1e-9 and steps.max() <= 5.0 + 1e-9 and steps.min() < 0.8 and steps.max() > 4.7
+    directions = np.concatenate([np.sign(b.positions[1] - b.positions[0]) for b in far_from_walls])
+    assert (directions > 0).mean() == pytest.approx(0.5, abs=0.1)
+    radii = np.concatenate([b.radius for b in family])
+    assert radii.min() >= 4 and radii.max() <= 8 and {len(b.radius) for b in family} == {1, 2, 3}
+
+
+def test_river_rendered_balls_have_their_colour_at_their_centre():
+    balls = random_balls(3, np.random.default_rng(21), max_balls=1)
+    clip = render_balls(balls)
+    for frame, ((x, y),) in zip(clip, balls.positions):
+        assert np.abs(frame[int(y), int(x)].astype(float) - balls.colour[0]).max() <= 0.5
 
 
 def test_river_bouncing_balls_dataset_items_are_reproducible():

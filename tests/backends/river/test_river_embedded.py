@@ -38,3 +38,12 @@ def test_river_embedded_beats_repeat_last_frame(embedded):
     assert scores.model_mean > scores.repeat_last_mean + 1.0, (
         f"model {scores.model_mean:.2f} dB vs repeat-last {scores.repeat_last_mean:.2f} dB over frames 1-{PREDICTED}"
     )
+
+
+def test_river_evaluate_command_prints_psnr_and_colour_error(capsys):
+    from backends.river.evaluate import main
+
+    main(["--clips", "2", "--predict", "2", "--seed", "7"])
+    printed = capsys.readouterr().out
+    assert "2 clips (seed 7), frames 1-2 from 2, euler 8 steps" in printed and "repeat-last" in printed
+    assert "colour error per disc: mean" in printed

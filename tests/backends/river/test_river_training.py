@@ -125,3 +125,40 @@ def test_river_accelerate_is_used_for_default_devices_only():
     assert isinstance(make_accelerator("cpu"), Accelerator)
     single = make_accelerator("cpu:0")
     assert isinstance(single, SingleDevice) and single.device == torch.device("cpu:0")
+
+
+def test_river_autoencoder_fine_tunes_with_a_grown_codebook(tmp_path, tiny_clips, trained_autoencoder):
+    """init_from with a larger n_embed: the old codes keep their meaning, the copies are never chosen."""
+    from backends.river.taming_vq import VQModel
+    from backends.river.train_autoencoder import grow_codebook
+
+    path, _ = trained_autoencoder
+    state = load_checkpoint(path)["model"]
+    grown_config = {**TINY_DDCONFIG, "n_embed": 2 * TINY_DDCONFIG["n_embed"]}
+    original, grown = VQModel(dict(TINY_DDCONFIG)), VQModel(grown_config)
+    original.load_state_dict(state)
+    grown.load_state_dict(grow_codebook(state, grown_config["n_embed"]))
+    frames = torch.stack([tiny_clips[i][0] for i in range(4)])
+    with torch.no_grad():
+        latents = original.encode(frames)
+        assert torch.equal(original.quantize.indices(latents), grown.quantize.indices(latents))
+    events = collect(train_autoencoder(AutoencoderTrainSettings(
+        str(tmp_path), tiny_clips, ddconfig=grown_config, init_from=str(path), image_size=16, max_steps=2,
+        batch_size=4, log_every=1, device="cpu")))
+    assert isinstance(events[-1], Result)
+    assert load_checkpoint(tmp_path / "autoencoder.pth")["config"]["ddconfig"]["n_embed"] == grown_config["n_embed"]
+
+
+def test_river_training_can_start_from_a_model_with_a_new_autoencoder(tmp_path, tiny_clips, trained_autoencoder):
+    """init_from + autoencoder: the earlier model's regressor, the given autoencoder."""
+    autoencoder, _ = trained_autoencoder
+    collect(train_river(river_settings(tmp_path / "first", tiny_clips, autoencoder, 2)))
+    first, _ = load_model_folder(tmp_path / "first")
+    collect(train_river(river_settings(tmp_path / "second", tiny_clips, autoencoder, 1, log_every=1, save_every=1,
+                                       init_from=str(tmp_path / "first" / "model.pth"))))
+    start = torch.load(tmp_path / "second" / "model.pth", weights_only=True)["model"]
+    ae = load_checkpoint(autoencoder)["model"]
+    assert all(torch.equal(start[f"ae.{k}"], v) for k, v in ae.items())
+    # The first step's learning rate is 0 (warm-up), so the regressor is still exactly the earlier one.
+    assert all(torch.equal(start[f"vector_field_regressor.{k}"], v)
+               for k, v in first.vector_field_regressor.state_dict().items())
