@@ -3,6 +3,7 @@ result, past outputs with their settings — and the wiring of Run / Stop button
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -102,6 +103,25 @@ def job_panel(runtime: Runtime, engine: str, tab_id: str, artifact_labels: Seque
     return panel
 
 
+def tool_description(engine: str, parameters: Sequence[str]) -> str:
+    """A docstring for a tab's endpoint (Gradio's MCP server and API page read it): what the job
+    does, then each parameter with the help text of its settings field."""
+    from backends.core.presets import load_preset
+    from backends.engines import get_engine
+
+    settings_cls = get_engine(engine).settings_cls
+    helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(settings_cls)}
+    lines = [f"Run {load_preset(engine).label}: the result is saved as a video with a JSON sidecar of its settings.",
+             "", "Args:"]
+    for name in parameters:
+        if name.startswith("lora_"):
+            helps[name] = ("a LoRA file from the LoRA list or a Hub repo id" if name.endswith("source")
+                           else "that LoRA's weight (-2 to 2)")
+        lines.append(f"    {name}: {helps.get(name) or name.replace('_', ' ')}")
+    lines.append("    token: leave out (the page's Stop uses it)")
+    return "\n".join(lines)
+
+
 def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.components.Component],
              make_settings: Callable[[dict[str, Any]], Any], api_name: str, loras: LoraPicker | None = None,
              optional: Sequence[str] = ()):
@@ -137,6 +157,8 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
                                         annotation=gr.Request))  # Gradio fills it; not an API parameter
     parameters.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
     generate.__signature__ = inspect.Signature(parameters)
+    generate.__doc__ = tool_description(panel.engine, [*names, *lora_names])  # what MCP and the API docs show
+    generate.__name__ = generate.__qualname__ = api_name  # the MCP tool's name
     generate.__annotations__ = {"request": gr.Request}  # what Gradio reads to know the request parameter
 
     return button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
@@ -150,7 +172,12 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
 
 def wire_panel(panel: JobPanel, stop_button: gr.Button, reusable: Mapping[str, gr.components.Component]) -> None:
     """Stop, gallery selection, and putting a past output's settings back into ``reusable``."""
-    stop_button.click(stop, inputs=panel.token, outputs=panel.status, queue=False, api_name=f"{panel.tab_id}_stop")
+    def stop_job(token: CancelToken | None) -> str:
+        return stop(token)
+
+    stop_job.__name__ = stop_job.__qualname__ = f"{panel.tab_id}_stop"
+    stop_job.__doc__ = f"Stop the {panel.tab_id} job this session started (it ends at its next step).\n\nArgs:\n    token: leave out"
+    stop_button.click(stop_job, inputs=panel.token, outputs=panel.status, queue=False, api_name=f"{panel.tab_id}_stop")
     if panel.gallery is None:
         return
 

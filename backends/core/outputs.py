@@ -4,6 +4,7 @@ all settings, the seed, model ids and software versions, so the run can be repea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -24,14 +25,20 @@ FLOWSTUDIO_VERSION = "0.1.0"
 _PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors")
 
 
-def software_versions() -> dict[str, str]:
-    versions = {"flowstudio": FLOWSTUDIO_VERSION, "python": platform.python_version()}
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    found = []
     for name in _PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            found.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             pass
-    return versions
+    return tuple(found)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions for a sidecar (read once: metadata lookups cost milliseconds each)."""
+    return {"flowstudio": FLOWSTUDIO_VERSION, "python": platform.python_version(), **dict(_installed_versions())}
 
 
 def settings_dict(settings: Any) -> dict[str, Any]:
