@@ -171,11 +171,15 @@ def start_engine(name: str, settings: Any, cancel: CancelToken | None = None, ru
             ctx.emit(Log("waiting for the GPU: another job is finishing"))
             while not runtime.gpu_slots.acquire(timeout=0.2):
                 ctx.check()
+        ended_cleanly = False
         try:
-            return engine.job(settings, ctx)
+            result = engine.job(settings, ctx)
+            if result is not None:
+                ctx.emit(result)  # out before the clean-up below
+            ended_cleanly = True
         finally:
             runtime.gpu_slots.release()
-            free_memory()
+            free_memory(collect=not ended_cleanly)
 
     return JobRun(job, runtime, cancel, deadline, name=engine.name)
 

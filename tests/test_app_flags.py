@@ -1,5 +1,6 @@
 """app.py's flags: tabs, login, the open-share warning, --download offline, and --tabs in the page."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,17 @@ def test_help_lists_every_flag():
     for flag in ("--host", "--port", "--share", "--auth", "--demo", "--offline", "--offload", "--output-dir",
                  "--tabs", "--download", "--models-dir", "--model-path"):
         assert flag in text
+
+
+def test_building_the_page_imports_no_model_code():
+    """The app answers HTTP before any model library loads (on a machine without CUDA, not even torch)."""
+    code = ("import sys, app; from backends.cli import runtime_from_args; from ui.app_ui import build_app; "
+            "build_app(runtime_from_args(app.parse_args(['--offline']))); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'peft') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "FLOWSTUDIO_DEMO_DIR": "/tmp/flowstudio-demo-unused"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = result.stdout.strip().splitlines()[-1]
+    from backends.core.devices import may_have_cuda
+
+    assert loaded == ("['torch']" if may_have_cuda() else "[]")

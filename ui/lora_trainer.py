@@ -14,9 +14,8 @@ from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 from backends.motion_director.example import EXAMPLE_CLIP, EXAMPLE_PROMPT
-from backends.motion_director.files import file_names
-from backends.motion_director.job import run_folder
-from backends.motion_director.settings import ENGINE, OPTIMIZERS, PRECISIONS, QUALITY_PRESETS, MotionLoraSettings
+from backends.motion_director.settings import (ENGINE, OPTIMIZERS, PRECISIONS, QUALITY_PRESETS, MotionLoraSettings,
+                                               file_names, run_folder)
 
 from .common import demo_banner
 from .job_panel import job_panel, wire_panel, wire_run

@@ -12,9 +12,10 @@ from __future__ import annotations
 import pickle
 import types
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch loads on first use, not when the app starts
+    import torch
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
@@ -94,6 +95,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _is_torch_storage_or_dtype(module: str, name: str) -> bool:
+    import torch
+
     return module == "torch" and (name.endswith("Storage") or isinstance(getattr(torch, name, None), torch.dtype))
 
 
@@ -107,6 +110,8 @@ _restricted_pickle = types.SimpleNamespace(
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Return the object stored in a checkpoint file (usually a dict of tensors or of state dicts)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+from pathlib import Path
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch loads on first use, not when the app starts
+    import torch
 
 OFFLOAD_MODES = ("none", "model", "sequential")
 
@@ -46,11 +49,27 @@ class DevicePolicy:
 
     def dtype(self, preferred: str = "fp16") -> torch.dtype:
         """fp32 on CPU (half precision is slow or unsupported there); fp16/bf16 on accelerators."""
+        import torch
+
         if self.device == "cpu":
             return torch.float32
         if preferred == "bf16" and self.bf16_supported:
             return torch.bfloat16
         return torch.float16
+
+
+def may_have_cuda() -> bool:
+    """False where CUDA surely is absent (Linux without an NVIDIA driver or WSL's GPU device), so
+    a CPU machine starts without importing torch; True where only torch can tell."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg"))
+
+
+def torch_module():
+    import torch
+
+    return torch
 
 
 def choose_policy(
@@ -67,9 +86,10 @@ def choose_policy(
         raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
     zero_gpu = on_zero_gpu(env)
     if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
+        cuda_available = not force_cpu and may_have_cuda() and torch_module().cuda.is_available()
     if mps_available is None:
-        mps_available = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+        mps_available = (not force_cpu and sys.platform == "darwin"
+                         and torch_module().backends.mps.is_available())
     if zero_gpu:
         # ZeroGPU: CUDA is emulated outside the decorated call; offload fights its packing.
         device, offload = "cuda", "none"
@@ -82,7 +102,7 @@ def choose_policy(
         xformers_installed = importlib.util.find_spec("xformers") is not None
     attention = "xformers" if (device == "cuda" and xformers_installed and not zero_gpu) else "sdpa"
     if bf16_supported is None:
-        bf16_supported = device == "cuda" and (zero_gpu or torch.cuda.is_bf16_supported())
+        bf16_supported = device == "cuda" and (zero_gpu or torch_module().cuda.is_bf16_supported())
     return DevicePolicy(device, offload, attention, zero_gpu, bool(bf16_supported))
 
 
@@ -98,10 +118,15 @@ def place_pipeline(pipe, policy: DevicePolicy) -> None:
         pipe.enable_xformers_memory_efficient_attention()
 
 
-def free_memory() -> None:
-    """Give freed tensors back to the allocator after a job ends or is stopped."""
-    import gc
+def free_memory(collect: bool = True) -> None:
+    """Give freed tensors back to the allocator after a job ends or is stopped. ``collect`` also
+    runs the garbage collector (a third of a second on a full heap): needed after a failure or a
+    Stop, whose tracebacks hold tensors in reference cycles, not after a job that returned."""
+    import torch
 
-    gc.collect()
+    if collect:
+        import gc
+
+        gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

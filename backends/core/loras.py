@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch loads on first use, not when the app starts
+    import torch
 
 from .checkpoints import CheckpointError, load_checkpoint
 from .paths import is_inside

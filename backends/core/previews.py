@@ -3,10 +3,13 @@ RGB instead of a VAE decode, and a contact sheet that shows every frame at once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
-import torch
+if TYPE_CHECKING:  # torch loads on first use, not when the app starts
+    import torch
 
 # Least-squares fits of latent channels -> RGB in [-1, 1] for known latent spaces
 # (the "latent RGB factors" that ComfyUI, FramePack and Wan2GP previews use).
@@ -25,6 +28,8 @@ LATENT_RGB = {
 
 def latents_to_rgb(latents: torch.Tensor, space: str = "sd15") -> np.ndarray:
     """(C, F, h, w) or (B, C, F, h, w) latents (first video used) -> uint8 frames (F, h, w, 3)."""
+    import torch
+
     if latents.ndim == 5:
         latents = latents[0]
     if latents.ndim != 4:

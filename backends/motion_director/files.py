@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+
+from .settings import file_names  # noqa: F401 (where the writers put each file)
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -27,11 +29,6 @@ MOTION_MODULE = re.compile(r"^((?:down|up)_blocks\.\d+\.motion_modules\.\d+)\.tr
 OFFICIAL_KEY = re.compile(r"^(?:down|up)_blocks\.\d+\.motion_modules\.\d+\.temporal_transformer\.transformer_blocks\.0\."
                           r"attention_blocks\.[01]\.processor\.(?:to_q|to_k|to_v|to_out)_lora\.(?:down|up)\.weight$")
 KOHYA_PREFIX = "lora_unet_"
-
-
-def file_names(name: str) -> dict[str, str]:
-    return {"temporal": f"{name}_temporal.safetensors", "temporal_diffusers": f"{name}_temporal_diffusers.safetensors",
-            "spatial": f"{name}_spatial.safetensors", "settings": f"{name}.json"}
 
 
 def old_style_module_key(key: str) -> str:

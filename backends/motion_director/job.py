@@ -15,26 +15,16 @@ from ..core.outputs import settings_dict, software_versions
 from ..core.presets import EnginePreset
 from ..core.settings import checked
 from .data import TrainingClip, bucket_size, load_clip
-from .files import file_names, save_trained_loras
+from .files import save_trained_loras
 from .models import load_training_models
-from .settings import ENGINE, MotionLoraSettings
+from .settings import ENGINE, MotionLoraSettings, file_names, run_folder
 from .trainer import CHECKPOINT_FILE, MotionDirectorTrainer, TrainConfig, current_processes, encode_clips
 
-LORAS_FOLDER = "loras"  # under the output folder: outputs/loras/<name>/
 
 
 def weights_needed(settings: MotionLoraSettings, preset: EnginePreset) -> list:
     roles = ("base", "motion_adapter", "domain_adapter") if settings.domain_adapter else ("base", "motion_adapter")
     return [preset.models[role] for role in roles]
-
-
-def run_folder(output_root: Path, name: str) -> Path:
-    """``outputs/loras/<name>``; the name was validated, and the folder must stay inside."""
-    root = (Path(output_root) / LORAS_FOLDER).resolve()
-    folder = (root / name).resolve()
-    if folder.parent != root:
-        raise ValueError(f"name {name!r} does not make a folder inside {root}")
-    return folder
 
 
 def quality(preset: EnginePreset, settings: MotionLoraSettings, demo: bool) -> dict:

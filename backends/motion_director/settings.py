@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
-from ..core.paths import check_name
+from ..core.paths import check_name, inside
 from ..core.settings import check_range, check_text
 
+LORAS_FOLDER = "loras"  # under the output folder: outputs/loras/<name>/
 ENGINE = "motion_director"
 QUALITY_PRESETS = ("low", "preferred", "best")
 OPTIMIZERS = ("adamw", "lion")
@@ -92,3 +94,13 @@ class MotionLoraSettings:
         """A ZeroGPU duration estimate: loading, about 2 s per step at 384², a sample every N steps."""
         samples = self.steps // max(1, self.validation_every) + 1
         return int(60 + self.steps * 2 + samples * 20)
+
+
+def run_folder(output_root: Path, name: str) -> Path:
+    """``outputs/loras/<name>``, refused if the name would lead outside it."""
+    return inside(Path(output_root) / LORAS_FOLDER, name)
+
+
+def file_names(name: str) -> dict[str, str]:
+    return {"temporal": f"{name}_temporal.safetensors", "temporal_diffusers": f"{name}_temporal_diffusers.safetensors",
+            "spatial": f"{name}_spatial.safetensors", "settings": f"{name}.json"}
