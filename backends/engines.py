@@ -146,7 +146,7 @@ def check_sources(settings: Any, runtime: Runtime) -> None:
                     runtime.accept_path(f.name, item)
         for item in items:
             if isinstance(item, LoraChoice):
-                check_lora_source(item.source, runtime.loras_dir, runtime.shared)
+                check_lora_source(item.source, runtime.lora_folders(), runtime.shared)
 
 
 def required_models(preset) -> list:

@@ -16,7 +16,7 @@ import numpy as np
 
 from backends.core.checkpoints import CheckpointError
 from backends.core.jobs import Artifact, CancelToken, JobCancelled, JobRun, Log, Metric, Preview, Progress, Result
-from backends.core.loras import LoraChoice, list_lora_files
+from backends.core.loras import LoraChoice, lora_choices
 from backends.core.previews import contact_sheet
 from backends.core.runtime import Runtime
 from backends.core.sources import MissingWeights
@@ -160,19 +160,24 @@ class LoraPicker:
 
 
 def lora_picker(runtime: Runtime, label: str = "LoRAs (motion or spatial)") -> LoraPicker:
-    files = list_lora_files(runtime.loras_dir)
+    """LoRA slots offering the LoRA folder's files and the LoRAs trained here (the list is read
+    again when a page loads, so a LoRA trained a moment ago is there)."""
+    def choices():
+        return lora_choices(runtime.loras_dir, runtime.lora_folders()[1])
+
     sources, weights = [], []
     with gr.Accordion(label, open=False):
         gr.Markdown(
-            f"Pick a file from `{runtime.loras_dir}/` or type a Hub id "
-            "(e.g. `guoyww/animatediff-motion-lora-zoom-in`)."
+            f"Pick a file from `{runtime.loras_dir.name}/` or a LoRA trained in the Motion LoRA tab, or type a "
+            "Hub id (e.g. `guoyww/animatediff-motion-lora-zoom-in`)."
         )
         for slot in range(LORA_SLOTS):
             with gr.Row():
                 sources.append(
-                    gr.Dropdown(choices=files, value="", allow_custom_value=True, label=f"LoRA {slot + 1}", scale=3)
+                    gr.Dropdown(choices=choices(), value="", allow_custom_value=True, label=f"LoRA {slot + 1}", scale=3)
                 )
                 weights.append(gr.Slider(-2.0, 2.0, value=1.0, step=0.05, label="weight", scale=1))
+    gr.on(None, lambda: [gr.update(choices=choices())] * len(sources), outputs=sources, api_visibility="private")
     return LoraPicker(sources, weights)
 
 

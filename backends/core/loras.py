@@ -75,15 +75,21 @@ def diffusers_to_motion_lora(state_dict: Mapping[str, torch.Tensor]) -> dict[str
     return out
 
 
-def check_lora_source(source: str, loras_dir: str | Path, shared: bool) -> None:
-    """A LoRA source a person typed: on a shared deployment only a file in the LoRA folder or a
-    Hub repo id, never a server path (locally, any file)."""
+def check_lora_source(source: str, folders: list[Path], shared: bool) -> None:
+    """A LoRA source a person typed: on a shared deployment only a file in one of the LoRA
+    ``folders`` (the LoRA folder, the trained LoRAs) or a Hub repo id, never a server path
+    (locally, any file)."""
     if not shared or HUB_ID.match(source):
         return
-    local = Path(loras_dir) / source
-    if not (is_inside(local, loras_dir) and local.is_file()):
+    if not any(is_inside(Path(folder) / source, folder) and (Path(folder) / source).is_file() for folder in folders):
         raise ValueError(f"LoRA {Path(source).name!r}: on a shared deployment a LoRA is a file of the LoRA list "
                          "or a Hub repo id (org/name), not a server path")
+
+
+def lora_choices(loras_dir: Path, trained_dir: Path) -> list[tuple[str, str]]:
+    """(label, source) for a picker: files of the LoRA folder, then LoRAs trained here."""
+    trained = [(f"trained: {name}", str(trained_dir / name)) for name in list_lora_files(trained_dir)]
+    return [(name, name) for name in list_lora_files(loras_dir)] + trained
 
 
 def _hub_lora_file(folder: Path) -> Path:

@@ -12,6 +12,8 @@ from .devices import DevicePolicy, choose_policy
 from .model_cache import ModelCache
 from .outputs import OutputStore
 from .paths import check_allowed, upload_folder
+
+TRAINED_LORAS = "loras"  # under the outputs folder: LoRAs trained in the app (outputs/loras/<name>/)
 from .quiet import silence_unactionable_warnings
 from .sources import ModelSources
 
@@ -54,6 +56,10 @@ class Runtime:
         )
         return cls(policy, sources, ModelCache(policy.keep_models), OutputStore(output_dir), Path(loras_dir), demo,
                    shared, shared_gallery, threading.BoundedSemaphore(concurrency))
+
+    def lora_folders(self) -> list[Path]:
+        """Where LoRAs come from: the LoRA folder, and those trained here (outputs/loras/)."""
+        return [self.loras_dir, self.outputs.root / TRAINED_LORAS]
 
     def app_folders(self) -> list[Path]:
         """The folders a visitor of a shared deployment may name files in."""

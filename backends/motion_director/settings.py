@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..core.paths import check_name, inside
+from ..core.runtime import TRAINED_LORAS
 from ..core.settings import check_range, check_text
 
-LORAS_FOLDER = "loras"  # under the output folder: outputs/loras/<name>/
 ENGINE = "motion_director"
 QUALITY_PRESETS = ("low", "preferred", "best")
 OPTIMIZERS = ("adamw", "lion")
@@ -98,7 +98,7 @@ class MotionLoraSettings:
 
 def run_folder(output_root: Path, name: str) -> Path:
     """``outputs/loras/<name>``, refused if the name would lead outside it."""
-    return inside(Path(output_root) / LORAS_FOLDER, name)
+    return inside(Path(output_root) / TRAINED_LORAS, name)
 
 
 def file_names(name: str) -> dict[str, str]:

@@ -130,3 +130,16 @@ def test_each_visitor_sees_their_own_outputs(runtime):
     theirs.save_video("river", frames, 8, {"settings": {}}, tag=2)
     assert [s.path for s in runtime.outputs.list("river", owner="aaa")] == [saved.path]
     assert len(runtime.outputs.list("river")) == 2  # a local (or --shared-gallery) page sees all
+
+
+def test_a_lora_trained_here_is_offered_and_accepted_on_a_shared_deployment(shared):
+    from backends.core.loras import lora_choices
+
+    trained = shared.outputs.root / "loras" / "spin"
+    trained.mkdir(parents=True)
+    (trained / "spin_temporal.safetensors").write_bytes(b"x")
+    (shared.loras_dir / "zoom.safetensors").write_bytes(b"x")
+    choices = lora_choices(shared.loras_dir, shared.lora_folders()[1])
+    assert choices[0] == ("zoom.safetensors", "zoom.safetensors")
+    assert choices[1] == ("trained: spin/spin_temporal.safetensors", str(trained / "spin_temporal.safetensors"))
+    check_job("animatediff", dataclasses.replace(SMALL, loras=(LoraChoice(choices[1][1]),)), shared)
