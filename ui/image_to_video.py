@@ -14,12 +14,11 @@ from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 from backends.core.video_io import VideoError
 
+from . import long_video_pyramid
 from .common import demo_banner
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "image_to_video"
-# Engines of this tab: (label, engine). Pyramid Flow's image-to-video joins here later.
-ENGINES = [("ConsistI2V (SD2.1-based, 16-frame chunks)", ENGINE)]
 
 
 def crop_preview(image: str | None, width: float, height: float):
@@ -34,9 +33,17 @@ def crop_preview(image: str | None, width: float, height: float):
 
 
 def build(runtime: Runtime) -> None:
+    """Two engines, each in its own section: ConsistI2V, and Pyramid Flow from a picture."""
+    demo_banner(runtime)
+    with gr.Accordion("ConsistI2V — SD2.1-based, 16-frame chunks, consistent with your picture", open=True):
+        build_consisti2v(runtime)
+    with gr.Accordion("Pyramid Flow — your picture as the first frame, up to 10 s at 24 fps", open=False):
+        long_video_pyramid.build(runtime, from_image=True)
+
+
+def build_consisti2v(runtime: Runtime) -> None:
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
-    demo_banner(runtime)
     gr.Markdown(
         "Upload a picture and write what should happen: the video **starts on your picture** and stays consistent "
         "with it. Each chunk is 16 frames; more chunks continue from the last frame (16, 31, 46, … frames), and each "
@@ -44,7 +51,6 @@ def build(runtime: Runtime) -> None:
     )
     with gr.Row():
         with gr.Column(scale=1):
-            gr.Dropdown(ENGINES, value=ENGINE, label="Engine", interactive=len(ENGINES) > 1)
             with gr.Row():
                 image = gr.Image(label="First frame", type="filepath", sources=["upload"], elem_id=f"{TAB_ID}_image")
                 preview = gr.Image(label="What the model gets (centre crop)", interactive=False, height=256)

@@ -3,7 +3,6 @@ unit push a playable video of everything so far; Stop keeps what is finished."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -115,11 +114,11 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
         # 4. Save the video and its sidecar
         extra = {"width": width, "height": height, "units_planned": plan.units, "stopped": stopped,
                  "guidance_used": [guidance, video_guidance]}
-        if image_path is not None:
-            extra["image"] = {"name": image_path.name, "sha256": hashlib.sha256(image_path.read_bytes()).hexdigest()}
         record = sidecar_record(
             settings.engine, settings, settings.seed, models=runtime.sources.describe({ref.role: ref}),
             device=runtime.policy.device, dtype=str(dtype).removeprefix("torch."), started=started, demo=runtime.demo, **extra,
         )
         saved = runtime.outputs.finish_video(stem, frames, FPS, record)
+        # the unit videos are gone: the "so far" view now shows the finished video
+        emit(Artifact(str(saved.path), "video", f"so far: all {len(frames)} frames"))
         return Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": len(frames), "stopped": stopped})

@@ -64,7 +64,7 @@ class PyramidFlowSettings:
     prompt: str = field(metadata={"help": "what the video shows"})
     prompt_suffix: str = field(default=SUFFIX, metadata={"help": "appended to the prompt (the official pipeline always adds it)"})
     negative_prompt: str = field(default=NEGATIVE, metadata={"help": "what to avoid"})
-    image: str = field(default="", metadata={"help": "first frame for image-to-video; empty = text-to-video"})
+    image: str = field(default="", metadata={"path": True, "help": "first frame for image-to-video; empty = text-to-video"})
     seconds: float = field(default=5.0, metadata={"help": "duration at 24 fps (384p up to 5 s, 768p up to 10 s)"})
     resolution: str = field(default="384p", metadata={"help": "384p (640x384) or 768p (1280x768)"})
     variant: str = field(default="miniflux", metadata={"help": "miniflux (default) or sd3"})

@@ -196,3 +196,14 @@ def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
         offline_app.predict(image=handle_file(str(picture)), prompt="a boat", api_name="/image_to_video")
     with pytest.raises(AppError, match="not in the local cache: stable-diffusion-v1-5.*guoyww/animatediff"):
         offline_app.predict(videos=[handle_file(str(clip))], prompt="a boat", api_name="/lora_trainer")
+
+
+def test_pyramid_flow_from_a_picture_in_the_image_to_video_tab(served, tmp_path):
+    client, out = served
+    picture = tmp_path / "first.png"
+    cv2.imwrite(str(picture), np.full((64, 96, 3), 120, np.uint8))
+    status, *outputs = client.predict(image=handle_file(str(picture)), prompt="a boat drifting", seed=3,
+                                      api_name="/image_to_video_pyramid")
+    assert status.startswith("**Done")
+    sidecars = [json.loads(p.read_text()) for p in (out / "pyramid_flow_i2v").glob("*.json")]
+    assert sidecars and sidecars[0]["settings"]["image"]["name"] == "first.png"

@@ -52,8 +52,9 @@ def test_pyramid_flow_demo_streams_a_growing_video_per_unit(runtime):
     events, result = events_of("pyramid_flow", settings, runtime)
 
     videos = [e for e in events if isinstance(e, Artifact) and e.kind == "video"]
-    assert len(videos) == UNITS
-    assert [f"{u + 1}/{UNITS} units" in v.label for u, v in enumerate(videos)] == [True] * UNITS
+    assert len(videos) == UNITS + 1  # one per unit, then the finished video (the unit files are removed)
+    assert [f"{u + 1}/{UNITS} units" in v.label for u, v in enumerate(videos[:-1])] == [True] * UNITS
+    assert videos[-1].path == result.path
     progress = [e for e in events if isinstance(e, Progress)]
     total = 3 * settings.image_steps + 3 * settings.video_steps * (UNITS - 1)
     steps = [p.step for p in progress]  # the queue may coalesce progress: increasing, ending at the total
@@ -111,7 +112,8 @@ def test_pyramid_flow_image_to_video_starts_from_the_image(runtime, tmp_path):
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[-1].total == 3 * settings.video_steps * (UNITS - 1)  # the image unit is encoded, not sampled
     sidecar = json.loads(open(result.sidecar).read())
-    assert sidecar["image"]["name"] == "start.png" and len(sidecar["image"]["sha256"]) == 64
+    image = sidecar["settings"]["image"]  # by name and hash, as every input file
+    assert image["name"] == "start.png" and len(image["sha256"]) == 64 and "/" not in json.dumps(image)
     assert sidecar["guidance_used"][1] == 4.0  # image-to-video's recommended video guidance
     assert read_video(result.path).frames.shape[0] == 1 + 8 * (UNITS - 1)
 
