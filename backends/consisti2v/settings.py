@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..core.settings import check_multiple, check_range, check_text
+from ..core.settings import check_choice, check_int, check_multiple, check_number, check_range, check_text
 
 ENGINE = "consisti2v"
 SIZE_MULTIPLE = 64
@@ -18,26 +18,9 @@ FILTERS = ("gaussian", "butterworth", "ideal", "box")
 STREAM_LABEL = "finished chunks"  # the label of each chunk's video as it is streamed
 
 
-def check_int(name: str, value: Any, bounds) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    check_range(name, value, bounds)
-
-
-def check_number(name: str, value: Any, bounds) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    check_range(name, value, bounds)
-
-
-def check_choice(name: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class ImageToVideoSettings:
-    image: str = field(metadata={"help": "the picture the video starts from (centre-cropped to width:height)"})
+    image: str = field(metadata={"path": True, "help": "the picture the video starts from (centre-cropped to width:height)"})
     prompt: str = field(metadata={"help": "what should happen in the video"})
     negative_prompt: str = field(default="", metadata={"help": "what to avoid"})
     width: int = field(default=256, metadata={"help": "width in pixels (multiple of 64)"})

@@ -18,6 +18,24 @@ def check_range(name: str, value: float, bounds: Sequence[float]) -> None:
         raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
 
 
+def check_int(name: str, value: Any, bounds: Sequence[float]) -> None:
+    """A whole number within ``bounds`` (for checks called before ``checked``'s type pass)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    check_range(name, value, bounds)
+
+
+def check_number(name: str, value: Any, bounds: Sequence[float]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    check_range(name, value, bounds)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def check_multiple(name: str, value: int, multiple: int) -> None:
     if value % multiple:
         raise ValueError(f"{name} must be a multiple of {multiple}, got {value}")

@@ -8,30 +8,13 @@ from typing import Any, Mapping
 
 from ..core.paths import check_name, inside
 from ..core.runtime import TRAINED_LORAS
-from ..core.settings import check_range, check_text
+from ..core.settings import check_choice, check_int, check_number, check_range, check_text
 
 ENGINE = "motion_director"
 QUALITY_PRESETS = ("low", "preferred", "best")
 OPTIMIZERS = ("adamw", "lion")
 PRECISIONS = ("fp16", "bf16", "no")
 MAX_NAME_CHARS = 100
-
-
-def check_whole(name: str, value: Any, bounds) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    check_range(name, value, bounds)
-
-
-def check_number(name: str, value: Any, bounds) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    check_range(name, value, bounds)
-
-
-def check_choice(name: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +47,7 @@ class MotionLoraSettings:
         """Raise ValueError naming the first argument that is wrong (before reading any clip)."""
         if not isinstance(self.videos, tuple) or not self.videos or not all(isinstance(v, str) and v for v in self.videos):
             raise ValueError(f"videos must be one or more video files, got {self.videos!r}")
-        check_whole("number of videos", len(self.videos), limits["videos"])
+        check_int("number of videos", len(self.videos), limits["videos"])
         for name in ("prompt", "validation_prompt", "name"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be text, got {getattr(self, name)!r}")
@@ -77,10 +60,10 @@ class MotionLoraSettings:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
         for name in ("steps", "validation_every", "checkpoint_every", "frames", "frame_step", "seed"):
-            check_whole(name, getattr(self, name), limits[name])
-        check_whole("rank", self.rank, [0, limits["rank"][1]])
+            check_int(name, getattr(self, name), limits[name])
+        check_int("rank", self.rank, [0, limits["rank"][1]])
         if self.size:
-            check_whole("size", self.size, limits["size"])
+            check_int("size", self.size, limits["size"])
             if self.size % 64:
                 raise ValueError(f"size must be a multiple of 64, got {self.size}")
         for name in ("lr_temporal", "lr_spatial"):
