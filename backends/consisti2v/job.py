@@ -4,14 +4,12 @@ renders), the whole video saved with its sidecar."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core.paths import describe_input
 from ..core.jobs import Artifact, JobContext, Log, Preview, Result, StepTimer
 from ..core.model_cache import exclusive
 from ..core.outputs import sidecar_record
@@ -34,11 +32,6 @@ def sampling_options(settings: ImageToVideoSettings) -> SamplingOptions:
                                  settings.frameinit_d_t) if settings.frameinit else None
     return SamplingOptions(settings.steps, Guidance(settings.guidance_text, settings.guidance_image),
                            settings.frame_stride, frameinit, settings.camera_motion)
-
-
-def file_identity(path: str | Path) -> dict[str, str]:
-    """An input file for a sidecar: its name and SHA-256, never its server path."""
-    return {"name": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
 def run(settings: ImageToVideoSettings, ctx: JobContext) -> Result:
@@ -80,11 +73,10 @@ def run(settings: ImageToVideoSettings, ctx: JobContext) -> Result:
 
         # 4. Save the video and its sidecar
         video = np.concatenate(frames)
-        named = dataclasses.replace(settings, image=Path(settings.image).name)  # no server path in the sidecar
         record = sidecar_record(
-            ENGINE, named, settings.seed, models=runtime.sources.describe(preset.models),
+            ENGINE, settings, settings.seed, models=runtime.sources.describe(preset.models),
             device=runtime.policy.device, dtype=dtype, started=started, demo=runtime.demo,
-            input_image=file_identity(settings.image), input_size=list(first.source_size), notes=list(first.notes),
+            input_image=describe_input(settings.image), input_size=list(first.source_size), notes=list(first.notes),
         )
         saved = runtime.outputs.finish_video(stem, video, settings.fps, record)
         return Result(str(saved.path), str(saved.sidecar), settings.seed, {"frames": len(video)})

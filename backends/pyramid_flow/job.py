@@ -59,7 +59,7 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
     preset, settings = checked(settings, settings.engine, runtime.demo)
     width, height = resolution_sizes(runtime.demo)[settings.resolution]
     guidance, video_guidance = settings.guidance_scales(recommended_guidance())
-    image_path = runtime.accept_path("image", settings.image) if settings.image_to_video else None
+    image_path = Path(settings.image) if settings.image_to_video else None  # checked before the job (a path field)
     image = read_image(image_path, width, height) if image_path else None
     plan = GenerationPlan(
         width, height, settings.units, UnitSteps((settings.image_steps,) * STAGES, guidance),
