@@ -38,8 +38,6 @@ _gpu_call: Callable[..., Iterator[Event]] | None = None  # the decorated ``gpu_c
 class CallFinished:
     """Sent by the worker when its call's time was up before the job's end (the next call resumes)."""
 
-    step: str = ""
-
 
 def gpu_duration(engine: str, settings: Any, budget_s: int, owner: str | None = None) -> int:
     """The seconds ``spaces`` reserves for a call: receives the same arguments as ``gpu_call``."""
@@ -82,10 +80,6 @@ def decorate() -> None:
         _gpu_call = spaces.GPU(duration=gpu_duration)(gpu_call)
 
 
-def decorated() -> bool:
-    return _gpu_call is not None
-
-
 def first_call_seconds(engine: str, settings: Any) -> int:
     """The seconds of the first call; raises ValueError for a job that cannot fit one call and
     cannot resume."""
@@ -101,13 +95,10 @@ def first_call_seconds(engine: str, settings: Any) -> int:
 
 
 def run_on_zero_gpu(engine: str, settings: Any, owner: str | None, ctx: JobContext) -> None:
-    """The job's events through successive GPU calls (one, unless a resumable job needs more);
-    settings are checked here first, so a bad request never spends GPU time."""
-    from backends.engines import check_job
-
+    """The job's events through successive GPU calls (one, unless a resumable job needs more).
+    ``settings`` come checked (``ui.common.start_job``), so a bad request never spends GPU time."""
     if _gpu_call is None:
         raise RuntimeError("the ZeroGPU function was not decorated at start-up (ui.zerogpu.decorate)")
-    settings = check_job(engine, settings, ctx.runtime)
     remaining = max(MIN_CALL_S, int(settings.gpu_seconds()))
     budget = first_call_seconds(engine, settings)
     calls = 0
