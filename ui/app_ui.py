@@ -11,7 +11,8 @@ from backends.core.runtime import Runtime
 
 from . import flow_video, frame_prediction, image_to_video, long_video, lora_trainer, models_panel
 
-CSS = ".demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
+# Gradio puts a Markdown's classes on its block and on the text inside it: one bar, on the block.
+CSS = "div.block.demo-note {border-left: 4px solid #f59e0b; padding-left: 8px;}"
 
 
 @dataclass(frozen=True)

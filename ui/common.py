@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -69,8 +70,10 @@ def new_token() -> CancelToken:
 
 
 def stop(token: CancelToken | None) -> str:
-    if token is None or token.cancelled:
+    if token is None or token.finished:
         return "Nothing is running."
+    if token.cancelled:
+        return "**Stopping…** the job ends after the current step."
     token.cancel()
     return "**Stopping…** the job ends after the current step."
 
@@ -129,13 +132,32 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
     except JobCancelled:
         view.status, view.finished = "Stopped. Memory was freed; the app is ready for the next job.", True
         yield view
-    except (*USER_ERRORS, gr.Error) as error:  # gr.Error: already worded (a ZeroGPU worker sends these)
+    except Exception as error:
+        raise page_error(runtime, engine, token, error) from None
+
+
+def page_error(runtime: Runtime, engine: str, token: CancelToken, error: Exception) -> gr.Error:
+    """A job's error (or its settings') as a ``gr.Error`` a person can read; the job counts as
+    ended (Stop has nothing to stop) and the message is kept for the tab's status line."""
+    token.finish()
+    if isinstance(error, (*USER_ERRORS, gr.Error)):  # gr.Error: already worded (a ZeroGPU worker sends these)
         message = error.message if isinstance(error, gr.Error) else str(error)
-        raise gr.Error(redact_paths(message) if runtime.shared else message, print_exception=False) from None
-    except Exception as error:  # a bug or an out-of-memory: say so plainly, log the details
+        message = redact_paths(message) if runtime.shared else message
+    else:  # a bug or an out-of-memory: say so plainly, log the details
         log.error("job %s failed:\n%s", engine, "".join(traceback.format_exception(error)))
         detail = f": {redact_paths(str(error))}" if runtime.shared else f": {error}"
-        raise gr.Error(f"The job failed ({type(error).__name__}{detail}). Details are in the server log.") from None
+        message = f"The job failed ({type(error).__name__}{detail}). Details are in the server log."
+    FAILURES[token] = message
+    return gr.Error(message, print_exception=False)
+
+
+# The last failure of each job (by its token), for the status line the tab shows after it.
+FAILURES: "weakref.WeakKeyDictionary[CancelToken, str]" = weakref.WeakKeyDictionary()
+
+
+def failure_status(token: CancelToken | None) -> str:
+    message = FAILURES.pop(token, None) if token is not None else None
+    return f"**Failed:** {message}" if message else "**Failed.**"
 
 
 def demo_banner(runtime: Runtime, note: str = DEMO_NOTE) -> None:

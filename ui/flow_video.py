@@ -10,11 +10,13 @@ from backends.core.settings import with_defaults
 from backends.onlyflow.settings import ENGINE, SIZE_MULTIPLE, FlowVideoSettings
 
 from .common import demo_banner, lora_picker, quality_presets
+from .examples import example_file, examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "flow_video"
 FLOW_LABEL = "optical flow"
 COMPARE_LABEL = "input | flow | result"
+FLOW_EXAMPLE_PROMPT = "a watercolor painting of rolling hills at sunset, a bouncing orange ball"
 
 
 def parse_gammas(text: str) -> tuple[float, ...]:
@@ -63,7 +65,8 @@ def build(runtime: Runtime) -> None:
             loras = lora_picker(runtime)
             with gr.Accordion("Reference image (IP-Adapter)", open=False):
                 gr.Markdown("Optional: the result takes this image's look; the motion still follows the clip. "
-                            "The IP-Adapter's weights (about 2.6 GB) download on first use.")
+                            + ("Demo mode uses a tiny random IP-Adapter." if runtime.demo else
+                               "The IP-Adapter's weights (about 2.6 GB) download on first use."))
                 controls["reference_image"] = gr.Image(label="Reference image", type="filepath", sources=["upload"],
                                                        elem_id=f"{TAB_ID}_reference_image")
                 controls["ip_adapter_scale"] = gr.Slider(*lim["ip_adapter_scale"], value=d["ip_adapter_scale"],
@@ -71,6 +74,11 @@ def build(runtime: Runtime) -> None:
             with gr.Row():
                 run_button = gr.Button("Generate", variant="primary", elem_id=f"{TAB_ID}_run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id=f"{TAB_ID}_stop")
+            examples([[example_file("flow_video", "panning_hills.mp4"), FLOW_EXAMPLE_PROMPT, 1.0],
+                      [example_file("flow_video", "panning_hills.mp4"), FLOW_EXAMPLE_PROMPT, 0.0]],
+                     [controls["video"], controls["prompt"], controls["gamma"]],
+                     ["Panning hills, a hopping ball — flow at full strength", "The same, gamma 0 (plain AnimateDiff)"])
+            quick_prompts(TAB_ID, controls["prompt"])
             with gr.Accordion("Gamma sweep", open=False):
                 gr.Markdown("Render the same seed at several gammas and see input | flow | each result side by side.")
                 sweep_text = gr.Textbox(value=", ".join(f"{g:g}" for g in d["sweep"]), label="Gammas")

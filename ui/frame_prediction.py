@@ -18,6 +18,7 @@ from backends.river.settings import (
 )
 
 from .common import demo_banner
+from .examples import example_file, examples
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "frame_prediction"
@@ -79,8 +80,14 @@ def build(runtime: Runtime) -> None:
                         "input": gr.Video(label="Video", sources=["upload"], elem_id=f"{TAB_ID}_video"),
                         "images": gr.File(label="…or images, in order", file_count="multiple", file_types=["image"]),
                     }
-                    examples = example_clips()
-                    example = gr.Dropdown(list(examples), value=None, label="Example clip (bouncing balls)")
+                    clip_names = ("grey_ball", "two_balls_crossing", "three_fast_balls")
+                    examples([[example_file("frame_prediction", f"{name}.mp4")] for name in clip_names],
+                             [controls["input"]], [name.replace("_", " ") for name in clip_names],
+                             label="Example clips (bouncing balls: 2 context frames + the true 8) — click one, then Predict")
+                    frame_examples = example_clips()
+                    examples([[frames] for frames in frame_examples.values()], [controls["images"]],
+                             [f"{name.replace('_', ' ')} (frames)" for name in frame_examples],
+                             label="…or as frames")
                     with gr.Row():
                         controls["start_frame"] = gr.Number(value=d["start_frame"], precision=0, minimum=0,
                                                             label="First context frame")
@@ -150,6 +157,8 @@ def build(runtime: Runtime) -> None:
                                                                  label="Checkpoint every N steps")
                     train_controls["resume"] = gr.Checkbox(value=True, label="Resume a run of the same name")
                     train_controls["clips"] = clips  # last: API callers may leave it out
+                    examples([[[example_file("frame_prediction", f"{name}.mp4") for name in clip_names], "balls"]],
+                             [clips, train_controls["name"]], ["Three bouncing-balls clips"])
                     with gr.Row():
                         train_button = gr.Button("Train", variant="primary", elem_id=f"{TRAIN_ID}_run")
                         train_stop = gr.Button("Stop (keeps the checkpoint)", variant="stop")
@@ -167,8 +176,6 @@ def build(runtime: Runtime) -> None:
     wire_run(panel, run_button, controls, prediction_settings, api_name=TAB_ID, optional=("input", "images"))
     wire_panel(panel, stop_button, {k: c for k, c in controls.items() if k not in ("input", "images")})
     refresh.click(lambda: gr.update(choices=model_names(runtime)), outputs=model, api_visibility="private")
-    example.change(lambda name: examples.get(name), inputs=example, outputs=controls["images"],
-                   api_visibility="private")
 
     def training_settings(values: dict) -> RiverTrainingSettings:
         values["clips"] = tuple(values.get("clips") or ())

@@ -16,6 +16,7 @@ from backends.core.video_io import VideoError
 
 from . import long_video_pyramid
 from .common import demo_banner
+from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "image_to_video"
@@ -96,8 +97,9 @@ def build_consisti2v(runtime: Runtime) -> None:
             with gr.Row():
                 run_button = gr.Button("Generate", variant="primary", elem_id=f"{TAB_ID}_run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id=f"{TAB_ID}_stop")
-            gr.Examples([[str(EXAMPLE_IMAGE), EXAMPLE_PROMPT]], inputs=[image, controls["prompt"]],
-                        label="Example (click to load)")
+            examples([[str(EXAMPLE_IMAGE), EXAMPLE_PROMPT]], [image, controls["prompt"]],
+                     ["A lake at sunset (drawn by code), gentle waves"])
+            quick_prompts(TAB_ID, controls["prompt"])
         with gr.Column(scale=1):
             panel = job_panel(runtime, ENGINE, TAB_ID, artifact_labels=(STREAM_LABEL,))
 

@@ -14,7 +14,8 @@ from backends.core.runtime import Runtime
 
 from backends.core.jobs import CancelToken, Metric
 
-from .common import GPU_QUEUE, JobView, LoraPicker, drive, job_token, new_token, stop, visitor
+from .common import (GPU_QUEUE, JobView, LoraPicker, drive, failure_status, job_token, new_token, page_error, stop,
+                     visitor)
 
 
 @dataclass
@@ -54,6 +55,9 @@ class JobPanel:
             path = next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
             values.append(path or gr.skip())
         return (*values, token)
+
+    def after_failure(self, token: CancelToken | None) -> tuple:
+        return (failure_status(token), *[gr.skip()] * (len(self.outputs) - 1))
 
     def items_of(self, owner: str | None) -> list[tuple[str, str]]:
         return [(str(saved.path), caption_of(saved.record)) for saved in self.runtime.outputs.list(self.engine, owner=owner)]
@@ -137,9 +141,12 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
         token = job_token(token)
         owner = visitor(request, panel.runtime)
         named = dict(zip(names, values[: len(names)]))
-        if loras:
-            named["loras"] = LoraPicker.choices(list(values[len(names) :]))
-        settings = make_settings(named)
+        try:
+            if loras:
+                named["loras"] = LoraPicker.choices(list(values[len(names) :]))
+            settings = make_settings(named)
+        except Exception as error:
+            raise page_error(panel.runtime, panel.engine, token, error) from None
         for view in drive(panel.engine, settings, token, panel.runtime, progress, owner):
             yield panel.updates(view, token, owner)
 
@@ -161,13 +168,18 @@ def wire_run(panel: JobPanel, button: gr.Button, controls: Mapping[str, gr.compo
     generate.__name__ = generate.__qualname__ = api_name  # the MCP tool's name
     generate.__annotations__ = {"request": gr.Request}  # what Gradio reads to know the request parameter
 
-    return button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
+    run = button.click(new_token, outputs=panel.token, queue=False, api_visibility="private").then(
         generate,
         inputs=[*controls.values(), *lora_components, panel.token],
         outputs=panel.outputs,
         api_name=api_name,
         concurrency_id=GPU_QUEUE,
     )
+    # After a failure the status says what went wrong, and the outputs (which the failed event
+    # marked "Error") are touched by this event, so they show their last values again.
+    run.failure(panel.after_failure, inputs=panel.token, outputs=panel.outputs, show_progress="hidden",
+                queue=False, api_visibility="private")
+    return run
 
 
 def wire_panel(panel: JobPanel, stop_button: gr.Button, reusable: Mapping[str, gr.components.Component]) -> None:

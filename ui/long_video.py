@@ -12,6 +12,7 @@ from backends.core.settings import with_defaults
 
 from . import long_video_pyramid
 from .common import demo_banner, lora_picker, quality_presets
+from .examples import quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "long_video"
@@ -55,6 +56,7 @@ def build_animatediff(runtime: Runtime, preset, d, lim) -> None:
             with gr.Row():
                 run_button = gr.Button("Generate", variant="primary", elem_id=f"{TAB_ID}_run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id=f"{TAB_ID}_stop")
+            quick_prompts(TAB_ID, controls["prompt"])
         with gr.Column(scale=1):
             panel = job_panel(runtime, ENGINE, TAB_ID)
 

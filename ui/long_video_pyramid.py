@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from backends.consisti2v.example import EXAMPLE_IMAGE, EXAMPLE_PROMPT
 from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
@@ -13,14 +14,11 @@ from backends.pyramid_flow.settings import (
     resolution_sizes,
 )
 
+from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "long_video_pyramid"
 I2V_TAB_ID = "image_to_video_pyramid"
-EXAMPLES = [
-    ["a golden retriever running on a beach at sunset, waves, slow motion"],
-    ["a drone shot over a misty pine forest in the morning, cinematic"],
-]
 
 
 def build(runtime: Runtime, from_image: bool = False) -> None:
@@ -77,7 +75,10 @@ def build(runtime: Runtime, from_image: bool = False) -> None:
             with gr.Row():
                 run_button = gr.Button("Generate with Pyramid Flow", variant="primary", elem_id=f"{tab_id}_run")
                 stop_button = gr.Button("Stop (keeps finished frames)", variant="stop", elem_id=f"{tab_id}_stop")
-            gr.Examples(EXAMPLES, inputs=[controls["prompt"]], label="Example prompts")
+            if from_image:
+                examples([[str(EXAMPLE_IMAGE), EXAMPLE_PROMPT]], [controls["image"], controls["prompt"]],
+                         ["A lake at sunset (drawn by code), gentle waves"])
+            quick_prompts(tab_id, controls["prompt"])
         with gr.Column(scale=1):
             panel = job_panel(runtime, engine, tab_id, artifact_labels=("so far",),
                               preview_label="Live preview (current latent frame, every step)")

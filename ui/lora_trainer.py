@@ -18,6 +18,7 @@ from backends.motion_director.settings import (ENGINE, OPTIMIZERS, PRECISIONS, Q
                                                file_names, run_folder)
 
 from .common import demo_banner
+from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
 TAB_ID = "lora_trainer"
@@ -114,9 +115,10 @@ def build(runtime: Runtime) -> None:
                 train_button = gr.Button("Train", variant="primary", elem_id=f"{TAB_ID}_run")
                 stop_button = gr.Button("Stop (keeps a checkpoint)", variant="stop", elem_id=f"{TAB_ID}_stop")
                 resume_button = gr.Button("Resume", elem_id=f"{TAB_ID}_resume")
-            gr.Examples([[[str(EXAMPLE_CLIP)], EXAMPLE_PROMPT, "rolling_ball"]],
-                        inputs=[controls["videos"], controls["prompt"], controls["name"]],
-                        label="Example: a ball rolling left to right (drawn by code)")
+            examples([[[str(EXAMPLE_CLIP)], EXAMPLE_PROMPT, "rolling_ball"]],
+                     [controls["videos"], controls["prompt"], controls["name"]],
+                     ["A ball rolling left to right (drawn by code)"])
+            quick_prompts(TAB_ID, controls["prompt"])
         with gr.Column(scale=1):
             plot = gr.LinePlot(x="step", y="loss", color="series", label="Losses (spatial, temporal, debiased)",
                                height=240, render=False)

@@ -29,6 +29,7 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._finished = threading.Event()
         self._claimed = False
         self._lock = threading.Lock()
 
@@ -44,6 +45,14 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def finish(self) -> None:
+        """The job of this token has ended (done, failed or stopped): Stop has nothing to stop."""
+        self._finished.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
@@ -261,6 +270,7 @@ class JobRun:
         except BaseException as error:  # re-raised in the reader's thread
             self.error = error
         finally:
+            self.cancel.finish()
             self.events.close()
 
     @property

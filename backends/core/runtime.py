@@ -14,6 +14,9 @@ from .outputs import OutputStore
 from .paths import check_allowed, upload_folder
 
 TRAINED_LORAS = "loras"  # under the outputs folder: LoRAs trained in the app (outputs/loras/<name>/)
+# Demo mode's outputs (noise from tiny random weights, LoRAs and models trained on them) go in their
+# own folder under the outputs folder, so they never mix with real ones.
+DEMO_OUTPUTS = "demo"
 from .quiet import silence_unactionable_warnings
 from .sources import ModelSources
 
@@ -54,7 +57,8 @@ class Runtime:
         sources = ModelSources.from_env(
             models_dir=models_dir, overrides=dict(model_paths or {}), offline=offline, demo=demo, demo_dir=demo_dir
         )
-        return cls(policy, sources, ModelCache(policy.keep_models), OutputStore(output_dir), Path(loras_dir), demo,
+        outputs = OutputStore(Path(output_dir) / DEMO_OUTPUTS if demo else output_dir)
+        return cls(policy, sources, ModelCache(policy.keep_models), outputs, Path(loras_dir), demo,
                    shared, shared_gallery, threading.BoundedSemaphore(concurrency))
 
     def lora_folders(self) -> list[Path]:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -52,6 +53,51 @@ def browser():
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield browser
     browser.quit()
+
+
+def open_tab(browser, wait, title):
+    wait.until(EC.element_to_be_clickable(
+        (By.XPATH, f"//button[@role='tab'][contains(normalize-space(.), '{title}')]"))).click()
+    # the open tab: the first shown panel (an outer tab's panel comes before its inner tabs' panels)
+    return next(p for p in browser.find_elements(By.CSS_SELECTOR, "div[role='tabpanel']") if p.is_displayed())
+
+
+# The section of each tab that its first example belongs to (its Run button and status line).
+FIRST_SECTION = {"flow_video": "flow_video", "lora_trainer": "lora_trainer", "image_to_video": "image_to_video",
+                 "long_video": "long_video_pyramid", "frame_prediction": "frame_prediction"}
+
+
+@pytest.mark.parametrize("tab", TABS, ids=lambda tab: tab.id)
+def test_each_tab_runs_its_first_example_with_one_click(page_url, browser, tmp_path, tab):
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 300)
+    panel = open_tab(browser, wait, tab.title)
+    section = FIRST_SECTION[tab.id]
+    first = next(e for e in panel.find_elements(By.CSS_SELECTOR, "button.gallery-item") if e.is_displayed())
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", first)
+    first.click()  # the tab's first example
+    time.sleep(1)  # the example's files reach the inputs
+    run = browser.find_element(By.ID, f"{section}_run")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", run)
+    run.click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, f"{section}_status"), "Done"))
+    shot = tmp_path / f"{tab.id}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_failed_job_says_why_and_leaves_no_error_badges(page_url, browser):
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 120)
+    panel = open_tab(browser, wait, "Long text-to-video")
+    browser.find_element(By.ID, "long_video_run").click()  # no prompt
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "Failed"))
+    assert "prompt is empty" in browser.find_element(By.ID, "long_video_status").text
+    time.sleep(1)
+    badges = [e for e in panel.find_elements(By.CSS_SELECTOR, "[data-testid='status-tracker'].error") if e.is_displayed()]
+    assert not badges
+    browser.find_element(By.ID, "long_video_stop").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "long_video_status"), "Nothing is running"))
 
 
 def test_switch_tabs_and_generate_a_video(page_url, browser, tmp_path):

@@ -1,0 +1,35 @@
+"""ui.common: what a tab shows of a job that failed, and what Stop says when nothing runs."""
+
+import gradio as gr
+import pytest
+
+from backends.animatediff.settings import LongVideoSettings
+from backends.core.jobs import CancelToken
+from ui.common import drive, failure_status, job_token, stop
+
+
+def run_to_the_end(settings, runtime) -> CancelToken:
+    token = job_token(CancelToken())
+    with pytest.raises(gr.Error) as raised:
+        list(drive("animatediff", settings, token, runtime, lambda *a, **k: None))
+    token.raised = raised.value.message
+    return token
+
+
+def test_a_refused_job_leaves_nothing_for_stop_and_its_message_for_the_status(runtime):
+    token = run_to_the_end(LongVideoSettings(prompt=""), runtime)
+    assert "prompt is empty" in token.raised
+    assert stop(token) == "Nothing is running."
+    assert failure_status(token) == f"**Failed:** {token.raised}"
+    assert failure_status(token) == "**Failed.**"  # read once: a later failure has its own message
+
+
+def test_stop_on_a_running_job_then_on_the_ended_one(runtime):
+    token = job_token(CancelToken())
+    settings = LongVideoSettings(prompt="a lake", frames=16, steps=30, width=64, height=64, seed=3)
+    views = drive("animatediff", settings, token, runtime, lambda *a, **k: None)
+    next(views)
+    assert "Stopping" in stop(token)
+    assert "Stopping" in stop(token)  # pressed again before the step ended
+    assert list(views)[-1].status.startswith("Stopped")
+    assert stop(token) == "Nothing is running."
