@@ -13,6 +13,7 @@ from backends.core.loras import LoraChoice
 from backends.core.video_io import read_video, write_mp4
 from backends.engines import ENGINES
 from backends.river.bouncing_balls import bouncing_balls
+from backends.core.runtime import DEMO_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,8 @@ def test_run_writes_the_video_and_sidecar_and_copies_to_output(tiny_weights, tmp
     assert read_video(out.with_suffix(".gif")).frames.shape[0] == 16
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["settings"]["prompt"] == "a fox" and sidecar["seed"] == 3
-    assert len(list((tmp_path / "o" / "animatediff").glob("*.mp4"))) == 1
+    assert len(list((tmp_path / "o" / DEMO_OUTPUTS / "animatediff").glob("*.mp4"))) == 1  # demo outputs: apart
+    assert not (tmp_path / "o" / "animatediff").exists()
 
 
 def test_bad_values_and_unknown_engines_are_one_line_errors(tiny_weights, tmp_path, capsys):
@@ -58,7 +60,7 @@ def test_app_py_run_from_a_shell(tiny_weights, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "saved " in result.stdout and list(tmp_path.glob("animatediff/*.json"))
+    assert "saved " in result.stdout and list((tmp_path / DEMO_OUTPUTS).glob("animatediff/*.json"))
 
 
 def test_run_help_lists_settings_flags(capsys):
