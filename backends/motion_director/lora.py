@@ -8,6 +8,7 @@ with ``down ~ N(0, 1/r)``, ``up = 0`` and no alpha (peft ``lora_alpha = r``, so 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -50,7 +51,9 @@ def add_motion_director_loras(unet, rank: int, dropout: float, temporal_feed_for
     for name, targets in ((SPATIAL, SPATIAL_TARGETS), (TEMPORAL, temporal_targets(temporal_feed_forward))):
         config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=dropout, init_lora_weights="gaussian",
                             target_modules=targets)
-        unet.add_adapter(config, adapter_name=name)
+        with warnings.catch_warnings():  # peft warns that a second adapter is a second adapter: it is meant
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            unet.add_adapter(config, adapter_name=name)
     unet.set_adapter([SPATIAL, TEMPORAL])
     for parameter in lora_parameters(unet, SPATIAL) + lora_parameters(unet, TEMPORAL):
         parameter.data = parameter.data.float()
