@@ -44,6 +44,7 @@ class JobView:
     metrics: list[Metric] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     finished: bool = False
+    shared: bool = False  # a shared deployment: the server's folders are not shown
 
     def apply(self, event: Any) -> None:
         if isinstance(event, Progress):
@@ -62,7 +63,8 @@ class JobView:
 
     def markdown(self) -> str:
         lines = [f"**{self.status}**"] + [f"- {line}" for line in self.logs]
-        return "\n".join(lines)
+        text = "\n".join(lines)
+        return redact_paths(text) if self.shared else text
 
 
 def new_token() -> CancelToken:
@@ -122,7 +124,7 @@ def drive(engine: str, settings: Any, token: CancelToken, runtime: Runtime, prog
     The job outlives this generator: if the page goes away (or an API client drops the call), it
     runs on and saves its result. Only Stop (``token``) ends it early. A page that reads slowly
     still gets every log, artifact and the result (progress and previews coalesce)."""
-    view = JobView()
+    view = JobView(shared=runtime.shared)
     try:
         for event in start_job(engine, settings, token, runtime, owner):
             view.apply(event)

@@ -33,3 +33,15 @@ def test_stop_on_a_running_job_then_on_the_ended_one(runtime):
     assert "Stopping" in stop(token)  # pressed again before the step ended
     assert list(views)[-1].status.startswith("Stopped")
     assert stop(token) == "Nothing is running."
+
+
+def test_a_shared_deployment_shows_file_names_not_server_folders():
+    from backends.core.jobs import Log, Result
+    from ui.common import JobView
+
+    for shared, shown in ((False, "/srv/app/outputs/animatediff/clip_3.mp4"), (True, "clip_3.mp4")):
+        view = JobView(shared=shared)
+        view.apply(Log("read /srv/app/uploads/abc/in.mp4"))
+        view.apply(Result("/srv/app/outputs/animatediff/clip_3.mp4", "/srv/app/outputs/animatediff/clip_3.json", 3))
+        assert f"saved {shown}" in view.markdown()
+        assert ("/srv/" in view.markdown()) is not shared
