@@ -31,6 +31,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "the app's folders only, each visitor sees their own outputs")
     parser.add_argument("--shared-gallery", action="store_true",
                         help="on a shared deployment, show every visitor's outputs to everyone")
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help="on a shared deployment, let visitors start weight downloads in the Models panel "
+                             "(off there by default: a download is several GB)")
     parser.add_argument("--mcp", action="store_true", default=ON_SPACE,
                         help="also serve every tab as an MCP tool at /gradio_api/mcp/ (on by default on a Space)")
     parser.add_argument("--analytics", action="store_true", help="let Gradio send its usage analytics (off by default)")
@@ -90,7 +93,8 @@ def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
         tabs, auth = access(args, [t.id for t in TABS])
     except ValueError as error:
         sys.exit(f"error: {error}")
-    runtime = runtime_from_args(args, shared=is_shared(args), shared_gallery=args.shared_gallery)
+    runtime = runtime_from_args(args, shared=is_shared(args), shared_gallery=args.shared_gallery,
+                                allow_downloads=args.allow_downloads)
     if args.download:
         sys.exit(download(args.download, runtime, args.with_optional))
     if runtime.policy.preload:  # ZeroGPU: weights go on `cuda` at start-up

@@ -43,7 +43,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
 
 
-def runtime_from_args(args: argparse.Namespace, shared: bool = False, shared_gallery: bool = False) -> Runtime:
+def runtime_from_args(args: argparse.Namespace, shared: bool = False, shared_gallery: bool = False,
+                      allow_downloads: bool = False) -> Runtime:
     return configure(
         Runtime.create(
             demo=args.demo,
@@ -57,6 +58,7 @@ def runtime_from_args(args: argparse.Namespace, shared: bool = False, shared_gal
             concurrency=getattr(args, "concurrency", 1),
             shared=shared,
             shared_gallery=shared_gallery,
+            allow_downloads=allow_downloads,
         )
     )
 

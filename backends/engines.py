@@ -6,13 +6,17 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from .core.devices import free_memory
 from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
 from .core.loras import LoraChoice, check_lora_source
+from .core.presets import ModelRef, load_preset
 from .core.runtime import Runtime, current
-from .core.settings import checked
+from .core.settings import checked, mode_defaults
+from .core.sources import OFFLINE_REASON, MissingWeights
+
+FIRST_USE = "They download when a job first needs them"
 
 
 def _import(path: str) -> Any:
@@ -57,7 +61,7 @@ ENGINES: dict[str, Engine] = {
         tab="long_video",
         settings_path="backends.pyramid_flow.settings:PyramidFlowSettings",
         job_path="backends.pyramid_flow.job:run",
-        weights_path="backends.pyramid_flow.job:weights_needed",
+        weights_path="backends.pyramid_flow.settings:weights_needed",
         cli_names=("pyramid-flow",),
     ),
     "pyramid_flow_i2v": Engine(
@@ -65,7 +69,7 @@ ENGINES: dict[str, Engine] = {
         tab="image_to_video",
         settings_path="backends.pyramid_flow.settings:PyramidFlowI2VSettings",
         job_path="backends.pyramid_flow.job:run",
-        weights_path="backends.pyramid_flow.job:weights_needed",
+        weights_path="backends.pyramid_flow.settings:weights_needed",
         cli_names=("pyramid-flow-i2v",),
     ),
     "onlyflow": Engine(
@@ -90,7 +94,7 @@ ENGINES: dict[str, Engine] = {
         settings_path="backends.river.settings:FramePredictionSettings",
         job_path="backends.river.job:run",
         load_path="backends.river.job:load_default",
-        weights_path="backends.river.job:weights_needed",
+        weights_path="backends.river.settings:weights_needed",
         cli_names=("frame-prediction", "river"),
     ),
     "river_train": Engine(
@@ -98,7 +102,7 @@ ENGINES: dict[str, Engine] = {
         tab="frame_prediction",
         settings_path="backends.river.settings:RiverTrainingSettings",
         job_path="backends.river.train_job:run",
-        weights_path="backends.river.train_job:weights_needed",
+        weights_path="backends.river.settings:training_weights_needed",
         cli_names=("river-train",),
         resumable=True,
     ),
@@ -107,7 +111,7 @@ ENGINES: dict[str, Engine] = {
         tab="lora_trainer",
         settings_path="backends.motion_director.settings:MotionLoraSettings",
         job_path="backends.motion_director.job:run",
-        weights_path="backends.motion_director.job:weights_needed",
+        weights_path="backends.motion_director.settings:weights_needed",
         cli_names=("motion-lora", "motion-director"),
         resumable=True,
     ),
@@ -129,9 +133,47 @@ def check_job(name: str, settings: Any, runtime: Runtime) -> Any:
     engine = get_engine(name)
     preset, settings = checked(settings, engine.name, runtime.demo)
     check_sources(settings, runtime)
-    refs = _import(engine.weights_path)(settings, preset) if engine.weights_path else required_models(preset)
-    runtime.sources.check_available(refs, preset.label, engine.name)
+    runtime.sources.check_available(weights_needed(engine, settings, preset), preset.label, engine.name)
     return settings
+
+
+def weights_needed(engine: Engine, settings: Any, preset) -> list[ModelRef]:
+    """The weights a job of ``engine`` with ``settings`` uses."""
+    return _import(engine.weights_path)(settings, preset) if engine.weights_path else required_models(preset)
+
+
+def missing_weights(name: str, runtime: Runtime, settings: Any = None, *, values: Mapping[str, Any] | None = None,
+                    failure: MissingWeights | None = None, panel: bool = False) -> MissingWeights | None:
+    """What a job of engine ``name`` would lack, worded for a person, or None when everything is
+    here. ``settings``: the job's, else its defaults with ``values`` over them; ``failure``: the
+    download that just failed; ``panel``: the Models panel can download them. Looks only on this
+    machine (local folders, the Hugging Face cache), never on the network. Demo mode lacks
+    nothing its defaults use (tiny stand-ins): None there."""
+    if runtime.demo:
+        return None
+    engine = get_engine(name)
+    preset = load_preset(engine.name)
+    if settings is None:
+        settings = default_settings(engine, preset, **(values or {}))
+    missing = [ref for ref in weights_needed(engine, settings, preset) if not runtime.sources.available(ref)]
+    if not missing:
+        return None
+    if runtime.sources.offline:
+        reason, command = OFFLINE_REASON, True
+    elif failure:  # a download just failed: advising another one would not help
+        reason, command, panel = failure.reason, False, False
+    else:
+        reason, command = FIRST_USE, True
+    return MissingWeights.of(preset.label, missing, reason, engine.name, command=command,
+                             panel=panel and not runtime.sources.offline)
+
+
+def default_settings(engine: Engine, preset, **values: Any) -> Any:
+    """The engine's settings on their (normal-mode) defaults with ``values`` over them; the inputs
+    a person must give (a prompt, a clip) left empty: enough to say which weights a job would use."""
+    defaults, _ = mode_defaults(engine.settings_cls, preset, demo=False)
+    inputs = {f.name: "" for f in dataclasses.fields(engine.settings_cls) if f.name not in defaults}
+    return engine.settings_cls(**{**inputs, **defaults, **values})
 
 
 def check_sources(settings: Any, runtime: Runtime) -> None:
@@ -177,6 +219,9 @@ def start_engine(name: str, settings: Any, cancel: CancelToken | None = None, ru
             if result is not None:
                 ctx.emit(result)  # out before the clean-up below
             ended_cleanly = True
+        except MissingWeights as error:  # one set could not be had: name every one this job still lacks
+            named = missing_weights(engine.name, runtime, settings, failure=error)
+            raise named if named and set(error.repos) <= set(named.repos) else error
         finally:
             runtime.gpu_slots.release()
             free_memory(collect=not ended_cleanly)

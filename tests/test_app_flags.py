@@ -55,7 +55,7 @@ def test_only_the_chosen_tabs_are_built(tmp_path):
 def test_help_lists_every_flag():
     text = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True).stdout
     for flag in ("--host", "--port", "--share", "--auth", "--demo", "--offline", "--offload", "--output-dir",
-                 "--tabs", "--download", "--models-dir", "--model-path"):
+                 "--tabs", "--download", "--models-dir", "--model-path", "--allow-downloads"):
         assert flag in text
 
 

@@ -167,6 +167,24 @@ def demo_banner(runtime: Runtime, note: str = DEMO_NOTE) -> None:
         gr.Markdown(note, elem_classes=["demo-note"])
 
 
+def weights_notice(runtime: Runtime, engine: str, **inputs: gr.components.Component) -> gr.Markdown:
+    """Which weights a job of ``engine`` lacks on this machine (empty when all are here, and in
+    demo mode), said when the page loads rather than after Generate. ``inputs``: settings fields
+    that change what it needs (e.g. ``model=`` the model picker): the notice follows them.
+    Looks at local folders and the Hugging Face cache only, never the network."""
+    from backends.engines import missing_weights
+
+    def text(*values: Any) -> str:
+        chosen = {name: value for name, value in zip(inputs, values) if value is not None}
+        missing = missing_weights(engine, runtime, values=chosen, panel=runtime.downloads)
+        return f"⚠️ {missing}" if missing else ""
+
+    notice = gr.Markdown(text(*(c.value for c in inputs.values())), elem_classes=["weights-notice"])
+    # on page load (weights may have come since the app started), and when an input changes
+    gr.on(None, text, inputs=list(inputs.values()), outputs=notice, api_visibility="private")
+    return notice
+
+
 @dataclass
 class LoraPicker:
     sources: list[gr.Dropdown]

@@ -9,7 +9,7 @@ from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 from backends.onlyflow.settings import ENGINE, SIZE_MULTIPLE, FlowVideoSettings
 
-from .common import demo_banner, lora_picker, quality_presets
+from .common import demo_banner, lora_picker, quality_presets, weights_notice
 from .examples import example_file, examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -30,6 +30,7 @@ def build(runtime: Runtime) -> None:
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
     demo_banner(runtime)
+    weights_notice(runtime, ENGINE)
     gr.Markdown(
         "Upload a clip and describe a new video: its **motion** follows your clip's optical flow, its look follows "
         "the prompt. **Gamma** sets how strongly the flow steers (0 = plain AnimateDiff, 1 = full). "

@@ -17,7 +17,7 @@ from backends.river.settings import (
     RiverTrainingSettings,
 )
 
-from .common import demo_banner
+from .common import demo_banner, weights_notice
 from .examples import example_file, examples
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -75,6 +75,7 @@ def build(runtime: Runtime) -> None:
                                             allow_custom_value=True,
                                             info=RELEASES_NOTE)
                         refresh = gr.Button("↻", scale=1, size="sm")
+                    weights_notice(runtime, ENGINE, model=model)  # a release not downloaded yet
                     controls = {
                         "model": model,
                         "input": gr.Video(label="Video", sources=["upload"], elem_id=f"{TAB_ID}_video"),

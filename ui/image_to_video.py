@@ -15,7 +15,7 @@ from backends.core.settings import with_defaults
 from backends.core.video_io import VideoError
 
 from . import long_video_pyramid
-from .common import demo_banner
+from .common import demo_banner, weights_notice
 from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -43,6 +43,7 @@ def build(runtime: Runtime) -> None:
 
 
 def build_consisti2v(runtime: Runtime) -> None:
+    weights_notice(runtime, ENGINE)
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
     gr.Markdown(

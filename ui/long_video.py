@@ -11,7 +11,7 @@ from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 
 from . import long_video_pyramid
-from .common import demo_banner, lora_picker, quality_presets
+from .common import demo_banner, lora_picker, quality_presets, weights_notice
 from .examples import quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -29,6 +29,7 @@ def build(runtime: Runtime) -> None:
 
 
 def build_animatediff(runtime: Runtime, preset, d, lim) -> None:
+    weights_notice(runtime, ENGINE)
     gr.Markdown("Write a prompt; get a video of 16 to 256 frames. Above 16 frames FreeNoise generates in overlapping windows.")
     with gr.Row():
         with gr.Column(scale=1):

@@ -14,6 +14,7 @@ from backends.pyramid_flow.settings import (
     resolution_sizes,
 )
 
+from .common import weights_notice
 from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -52,6 +53,7 @@ def build(runtime: Runtime, from_image: bool = False) -> None:
                                                info="miniflux (newer, default) or the SD3-based one")
                 controls["resolution"] = gr.Radio(list(RESOLUTIONS), value=d["resolution"], label="Resolution",
                                                   info=resolution_info(d["resolution"]))
+            weights_notice(runtime, engine, variant=controls["variant"], resolution=controls["resolution"])
             seconds_range = lim["seconds"][d["resolution"]]
             controls["seconds"] = gr.Slider(*seconds_range, value=min(d["seconds"], seconds_range[1]), step=1 / 3,
                                             label="Duration (seconds)", info="Each third of a second is one more latent frame.")

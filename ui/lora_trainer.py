@@ -17,7 +17,7 @@ from backends.motion_director.example import EXAMPLE_CLIP, EXAMPLE_PROMPT
 from backends.motion_director.settings import (ENGINE, OPTIMIZERS, PRECISIONS, QUALITY_PRESETS, MotionLoraSettings,
                                                file_names, run_folder)
 
-from .common import demo_banner
+from .common import demo_banner, weights_notice
 from .examples import examples, quick_prompts
 from .job_panel import job_panel, wire_panel, wire_run
 
@@ -68,6 +68,7 @@ def build(runtime: Runtime) -> None:
     preset = load_preset(ENGINE).for_mode(runtime.demo)
     d, lim = preset.defaults, preset.limits
     demo_banner(runtime)
+    weights_notice(runtime, ENGINE)
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):

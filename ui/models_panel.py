@@ -6,31 +6,37 @@ import gradio as gr
 
 from backends.core.jobs import CancelToken, JobCancelled, Log, Progress
 from backends.core.runtime import Runtime
-from backends.engines import ENGINES
-from backends.weights import download, weight_rows
+from backends.weights import download, download_choices, reused_weights, weight_rows
 
 from .common import USER_ERRORS
 
-HEADERS = ["engine", "role", "repository", "present", "where", "size"]
+HEADERS = ["engine", "weights", "repository", "here", "where", "size"]
+WIDTHS = ["20%", "16%", "30%", "7%", "16%", "11%"]
+DOWNLOADS_OFF = ("Downloads are off on this shared deployment: each is several GB and any visitor could start "
+                 "one. The operator fetches weights on the server, or allows downloads here with --allow-downloads.")
 
 
 def build(runtime: Runtime) -> None:
     with gr.Accordion("Models", open=False):
         gr.Markdown(
             "Weights load on first use and stay cached. Offline? Put copies of the repositories in "
-            "`$FLOWSTUDIO_MODELS_DIR/<org>/<name>` or pass `--model-path REPO=PATH`."
+            "`$FLOWSTUDIO_MODELS_DIR/<org>/<name>` or pass `--model-path REPO=PATH`. "
+            + "; ".join(reused_weights()) + "."
         )
-        table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True)
+        table = gr.Dataframe(headers=HEADERS, column_widths=WIDTHS, interactive=False, wrap=True)
         gr.on(None, lambda: weight_rows(runtime), outputs=table, api_visibility="private")  # filled on page load
+        choices = download_choices()
         with gr.Row():
-            engine = gr.Dropdown(list(ENGINES), value=next(iter(ENGINES)), label="Engine", scale=2)
+            engine = gr.Dropdown(choices, value=choices[0][1], label="Engine", scale=2)
             optional = gr.Checkbox(False, label="Also optional weights (e.g. the IP-Adapter for reference images)",
                                    scale=2)
-            fetch = gr.Button("Download", scale=1)
+            fetch = gr.Button("Download", scale=1, interactive=runtime.downloads)
             refresh = gr.Button("Refresh", scale=1)
-        status = gr.Markdown()
+        status = gr.Markdown("" if runtime.downloads else DOWNLOADS_OFF)
 
     def fetch_weights(name: str, with_optional: bool, progress=gr.Progress()):
+        if not runtime.downloads:  # the button is off; the API and MCP endpoint refuse too
+            raise gr.Error(DOWNLOADS_OFF, print_exception=False)
         if runtime.demo:
             yield "Demo mode uses tiny local models; nothing to download.", gr.skip()
             return

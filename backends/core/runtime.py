@@ -32,6 +32,9 @@ class Runtime:
     # A share link, a login or a Space: every visitor is a stranger (see `accept_path`).
     shared: bool = False
     shared_gallery: bool = False  # on a shared deployment, everyone sees every output (else each their own)
+    # The Models panel may start downloads: not on a shared deployment (strangers would start
+    # multi-GB downloads) unless the operator allows it (--allow-downloads).
+    downloads: bool = True
     # GPU jobs running at once. Held by the job itself, so a job whose page went away (it keeps
     # running to save its result) still blocks the next one until it is done.
     gpu_slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
@@ -52,6 +55,7 @@ class Runtime:
         concurrency: int = 1,
         shared: bool = False,
         shared_gallery: bool = False,
+        allow_downloads: bool = False,
     ) -> "Runtime":
         policy = choose_policy(offload=offload, force_cpu=force_cpu or demo)
         sources = ModelSources.from_env(
@@ -59,7 +63,7 @@ class Runtime:
         )
         outputs = OutputStore(Path(output_dir) / DEMO_OUTPUTS if demo else output_dir)
         return cls(policy, sources, ModelCache(policy.keep_models), outputs, Path(loras_dir), demo,
-                   shared, shared_gallery, threading.BoundedSemaphore(concurrency))
+                   shared, shared_gallery, not shared or allow_downloads, threading.BoundedSemaphore(concurrency))
 
     def lora_folders(self) -> list[Path]:
         """Where LoRAs come from: the LoRA folder, and those trained here (outputs/loras/)."""

@@ -23,32 +23,42 @@ MODELS_DIR_ENV = "FLOWSTUDIO_MODELS_DIR"
 MODEL_PATHS_ENV = "FLOWSTUDIO_MODEL_PATHS"  # "repo=path,repo=path"
 DEMO_DIR_ENV = "FLOWSTUDIO_DEMO_DIR"
 OFFLINE_REASON = "This app runs offline (--offline or HF_HUB_OFFLINE=1)"
+DEMO_REASON = "Demo mode has no tiny stand-in for them"
 DEMO_BUILD_VERSION = "v1"  # bump when a tiny-model builder changes what it writes
 
 
 class MissingWeights(RuntimeError):
     """The weights an engine needs are not on this machine and cannot be had now. Carries only
-    its message and the repos it names, so it pickles (a ZeroGPU worker sends it back)."""
+    its message, the repos it names and why they cannot be had, so it pickles (a ZeroGPU worker
+    sends it back)."""
 
-    def __init__(self, message: str, repos: tuple[str, ...] = ()):
+    def __init__(self, message: str, repos: tuple[str, ...] = (), reason: str = ""):
         super().__init__(message)
         self.repos = tuple(repos)
+        self.reason = reason
 
     def __reduce__(self):
-        return type(self), (str(self), self.repos)
+        return type(self), (str(self), self.repos, self.reason)
 
     @classmethod
-    def of(cls, engine_label: str, refs: Sequence[ModelRef], reason: str, engine: str | None = None) -> "MissingWeights":
+    def of(cls, engine_label: str, refs: Sequence[ModelRef], reason: str, engine: str | None = None, *,
+           command: bool = True, panel: bool = False) -> "MissingWeights":
+        """Name every one of ``refs`` (with its size where known), say why they cannot be had
+        and how to provide them: ``command``: `python app.py --download ENGINE` (where a download
+        can help), ``panel``: the Models panel's Download button (where it can start one)."""
         named = ", ".join(f"{ref.id} (about {ref.size_gb:g} GB)" if ref.size_gb else ref.id for ref in refs)
         engine = engine or next((ref.engine for ref in refs if ref.engine), None)
-        fetch = f"with `python app.py --download {engine}` or in the Models panel" if engine else "in the Models panel"
+        ways = []
+        if command and engine:
+            ways.append(f"with `python app.py --download {engine}`")
+        if panel:
+            ways.append("in the Models panel")
         folders = " / ".join(f"$FLOWSTUDIO_MODELS_DIR/{ref.repo}" for ref in refs)
-        return cls(
-            f"Weights for {engine_label} are not in the local cache: {named}. {reason.rstrip('.')}. "
-            f"Download them {fetch}, or put a copy of each repository in {folders} "
-            f"(or map one with --model-path REPO=PATH).",
-            tuple(ref.repo for ref in refs),
-        )
+        copy = f"a copy of each repository in {folders} (or map one with --model-path REPO=PATH)."
+        provide = f"Download them {' or '.join(ways)}, or put {copy}" if ways else f"Put {copy}"
+        reason = reason.strip().rstrip(".")
+        return cls(f"Weights for {engine_label} are not in the local cache: {named}. {reason}. {provide}",
+                   tuple(ref.repo for ref in refs), reason)
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,7 @@ def parse_model_paths(text: str | None) -> dict[str, str]:
     return pairs
 
 
-def _folder_size(path: Path) -> int:
+def folder_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -160,7 +170,7 @@ class ModelSources:
 
     def _demo_build(self, ref: ModelRef) -> Path:
         if not ref.demo:
-            raise MissingWeights.of(ref.repo, [ref], "Demo mode has no tiny stand-in for it")
+            raise MissingWeights.of(ref.repo, [ref], DEMO_REASON, command=False)
         module_name, _, function_name = ref.demo.partition(":")
         builder = getattr(importlib.import_module(module_name), function_name)
         folder = self.demo_dir / f"{function_name}-{DEMO_BUILD_VERSION}"
@@ -174,12 +184,12 @@ class ModelSources:
     def status(self, ref: ModelRef) -> WeightStatus:
         local = self._local_folder(ref)
         if local:
-            return WeightStatus(ref, True, local[1], local[0], _folder_size(local[0]))
+            return WeightStatus(ref, True, local[1], local[0], folder_size(local[0]))
         if self.demo and ref.demo:
             return WeightStatus(ref, True, "demo (tiny random weights)", None, None)
         cached = self._hub_cache(ref)
         if cached:
-            return WeightStatus(ref, True, "Hugging Face cache", cached, _folder_size(cached))
+            return WeightStatus(ref, True, "Hugging Face cache", cached, folder_size(cached))
         return WeightStatus(ref, False, "missing", None, None)
 
     def describe(self, refs: Mapping[str, ModelRef]) -> dict[str, str]:
@@ -201,15 +211,17 @@ class ModelSources:
             return True
         return bool(ref.demo) if self.demo else self._hub_cache(ref) is not None
 
-    def check_available(self, refs: Sequence[ModelRef], engine_label: str, engine: str | None = None) -> None:
+    def check_available(self, refs: Sequence[ModelRef], engine_label: str, engine: str | None = None,
+                        command: bool = True) -> None:
         """Raise ``MissingWeights`` naming every one of ``refs`` that cannot be had, when the
-        network may not be used (offline, demo mode); online, missing weights download in the job."""
+        network may not be used (offline, demo mode); online, missing weights download in the job.
+        ``command``: the message may advise `python app.py --download` (not when that is what ran)."""
         if not (self.offline or self.demo):
             return
         missing = [ref for ref in refs if not self.available(ref)]
         if missing:
-            reason = "Demo mode has no tiny stand-in for them" if self.demo else OFFLINE_REASON
-            raise MissingWeights.of(engine_label, missing, reason, engine)
+            reason = DEMO_REASON if self.demo else OFFLINE_REASON  # a download helps only offline
+            raise MissingWeights.of(engine_label, missing, reason, engine, command=command and not self.demo)
 
     # -- getting it -------------------------------------------------------------------------
     def resolve(self, ref: ModelRef, engine_label: str, emit: Callable[[Event], None] | None = None) -> Path:
@@ -244,4 +256,5 @@ class ModelSources:
                 )
             )
         except Exception as error:  # network down, repo gated, disk full: say which
-            raise MissingWeights.of(engine_label, [ref], f"The download failed: {error}") from error
+            reason = f"The download failed: {' '.join(str(error).split())}"  # the Hub's messages span lines
+            raise MissingWeights.of(engine_label, [ref], reason, command=False) from error

@@ -22,11 +22,6 @@ from .trainer import CHECKPOINT_FILE, MotionDirectorTrainer, TrainConfig, curren
 
 
 
-def weights_needed(settings: MotionLoraSettings, preset: EnginePreset) -> list:
-    roles = ("base", "motion_adapter", "domain_adapter") if settings.domain_adapter else ("base", "motion_adapter")
-    return [preset.models[role] for role in roles]
-
-
 def quality(preset: EnginePreset, settings: MotionLoraSettings, demo: bool) -> dict:
     """The quality preset's numbers (demo mode has its own), with the Advanced overrides."""
     table = preset.extra["demo"]["quality"] if demo else preset.quality

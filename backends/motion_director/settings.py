@@ -87,3 +87,8 @@ def run_folder(output_root: Path, name: str) -> Path:
 def file_names(name: str) -> dict[str, str]:
     return {"temporal": f"{name}_temporal.safetensors", "temporal_diffusers": f"{name}_temporal_diffusers.safetensors",
             "spatial": f"{name}_spatial.safetensors", "settings": f"{name}.json"}
+
+
+def weights_needed(settings: MotionLoraSettings, preset) -> list:
+    roles = ("base", "motion_adapter", "domain_adapter") if settings.domain_adapter else ("base", "motion_adapter")
+    return [preset.models[role] for role in roles]

@@ -13,14 +13,9 @@ from ..core.outputs import sidecar_record
 from ..core.settings import checked
 from ..core.video_io import center_crop_resize, write_mp4
 from .sampling import UnitSteps
-from .settings import FPS, PyramidFlowSettings, recommended_guidance, resolution_sizes
+from .settings import FPS, PyramidFlowSettings, recommended_guidance, resolution_sizes, weights_needed
 
 STAGES = 3
-
-
-def weights_needed(settings: PyramidFlowSettings, preset) -> list:
-    """The one snapshot this run needs: the variant's repo with the resolution's DiT."""
-    return [preset.models[f"{settings.variant}_{settings.resolution}"]]
 
 
 def read_image(path: str, width: int, height: int) -> np.ndarray:

@@ -131,3 +131,8 @@ class PyramidFlowI2VSettings(PyramidFlowSettings):
         if not str(self.image or "").strip():
             raise ValueError("image is missing: upload the picture the video starts from")
         super().check_inputs(limits)
+
+
+def weights_needed(settings: PyramidFlowSettings, preset) -> list:
+    """The one snapshot this run needs: the variant's repo with the resolution's DiT."""
+    return [preset.models[f"{settings.variant}_{settings.resolution}"]]

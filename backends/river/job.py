@@ -169,12 +169,6 @@ def repeat_last_psnr(prediction: FramePrediction) -> list[float]:
     return psnr(last.permute(2, 0, 1)[None], truth.permute(0, 3, 1, 2)).tolist()
 
 
-def weights_needed(settings: FramePredictionSettings, preset) -> list:
-    """A release's weights when the chosen model is one; the embedded and trained models are here."""
-    role = settings.model.removeprefix("river_")
-    return [preset.models[role]] if settings.model.startswith("river_") and role in preset.models else []
-
-
 def run(settings: FramePredictionSettings, ctx: JobContext) -> Result:
     runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs; read the clip (context + the true continuation if there is one)

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from ..core.paths import check_name
 from ..core.settings import check_range
+from .catalog import RELEASES
 
 ENGINE = "river"
 TRAIN_ENGINE = "river_train"
@@ -98,3 +99,15 @@ class RiverTrainingSettings:
 
     def gpu_seconds(self) -> int:
         return int(60 + (self.steps + (self.autoencoder_steps if self.autoencoder == "train" else 0)) * 0.2)
+
+
+def weights_needed(settings: FramePredictionSettings, preset) -> list:
+    """A release's weights when the chosen model is one; the embedded and trained models are here."""
+    role = settings.model.removeprefix("river_")
+    return [preset.models[role]] if settings.model.startswith("river_") and role in preset.models else []
+
+
+def training_weights_needed(settings: RiverTrainingSettings, preset) -> list:
+    """The release whose autoencoder the run reuses, if it reuses one."""
+    release = RELEASES.get(settings.autoencoder)
+    return [preset.models[release.name]] if release else []

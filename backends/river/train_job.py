@@ -80,12 +80,6 @@ def gather_clips(clips: tuple[str, ...], target: Path) -> Path:
     return target
 
 
-def weights_needed(settings: RiverTrainingSettings, preset) -> list:
-    """The release whose autoencoder the run reuses, if it reuses one."""
-    release = RELEASES.get(settings.autoencoder)
-    return [preset.models[release.name]] if release else []
-
-
 def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
     runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs and the run folder

@@ -55,3 +55,55 @@ def test_settings_and_weights_are_checked_before_the_job_starts(runtime):
     message = str(missing.value)
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in message and "guoyww/animatediff-motion-adapter-v1-5-3" in message
     assert "--download animatediff" in message and ".." not in message
+
+
+def test_a_failed_download_names_every_set_of_weights_the_job_still_lacks(tmp_path, monkeypatch):
+    import numpy as np
+
+    from backends.core.runtime import Runtime
+    from backends.core.sources import MissingWeights, ModelSources
+    from backends.core.video_io import write_mp4
+    from backends.onlyflow.settings import FlowVideoSettings
+
+    def no_network(self, ref, engine_label, emit=None):  # what a download on a machine without internet raises
+        raise MissingWeights.of(engine_label, [ref], "The download failed: no route to the Hub.", command=False)
+
+    monkeypatch.setattr(ModelSources, "download", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online (the tests run offline)
+    runtime = Runtime.create(force_cpu=True, output_dir=tmp_path / "out", loras_dir=tmp_path / "loras")
+    runtime.sources.cache_dir = tmp_path / "hub"  # an empty cache: nothing is here
+    clip = write_mp4(np.zeros((4, 64, 64, 3), np.uint8), tmp_path / "clip.mp4", 8)
+    settings = FlowVideoSettings(video=str(clip), prompt="a boat", frames=2, width=256, height=256, steps=1)
+    with pytest.raises(MissingWeights) as error:
+        list(run_engine("onlyflow", settings, runtime=runtime))
+    message = str(error.value)
+    assert ("Weights for OnlyFlow (flow-guided AnimateDiff) are not in the local cache: "
+            "stable-diffusion-v1-5/stable-diffusion-v1-5 (about 2 GB), guoyww/animatediff-motion-adapter-v1-5-3 "
+            "(about 1.7 GB), obvious-research/onlyflow/weights_fp16.ckpt (about 0.44 GB). "
+            "The download failed: no route to the Hub. Put a copy of each repository in") in message
+    assert "ENGINE" not in message and ".." not in message and "Models panel" not in message
+
+
+def test_what_a_tab_lacks_is_known_from_the_local_cache_alone(tmp_path, tiny_weights, monkeypatch):
+    from backends.core.runtime import Runtime
+    from backends.core.sources import ModelSources
+    from backends.engines import missing_weights
+
+    monkeypatch.setattr(ModelSources, "download", lambda *a, **k: pytest.fail("the network was used"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online (the tests run offline)
+    runtime = Runtime.create(force_cpu=True, output_dir=tmp_path / "out", model_paths=tiny_weights)
+    runtime.sources.cache_dir = tmp_path / "hub"
+    assert missing_weights("animatediff", runtime) is None  # both folders are here
+    lacking = missing_weights("onlyflow", runtime, panel=True)
+    assert lacking.repos == ("obvious-research/onlyflow",)
+    assert str(lacking).endswith("(about 0.44 GB). They download when a job first needs them. Download them with "
+                                 "`python app.py --download onlyflow` or in the Models panel, or put a copy of each "
+                                 "repository in $FLOWSTUDIO_MODELS_DIR/obvious-research/onlyflow "
+                                 "(or map one with --model-path REPO=PATH).")
+    assert missing_weights("river", runtime) is None  # the embedded model is the default
+    assert missing_weights("river", runtime, values={"model": "river_kth_64"}).repos == ("cvg-unibe/river_kth_64",)
+    assert missing_weights("pyramid_flow", runtime, values={"variant": "sd3"}).repos == ("rain1011/pyramid-flow-sd3",)
+    offline = Runtime.create(offline=True, force_cpu=True, output_dir=tmp_path / "out")
+    assert "This app runs offline" in str(missing_weights("consisti2v", offline, panel=True))
+    assert "Models panel" not in str(missing_weights("consisti2v", offline, panel=True))  # it would refuse
+    assert missing_weights("consisti2v", Runtime.create(demo=True, force_cpu=True, output_dir=tmp_path)) is None

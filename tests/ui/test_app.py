@@ -198,6 +198,48 @@ def test_without_weights_each_tab_says_what_it_needs(offline_app, tmp_path):
         offline_app.predict(videos=[handle_file(str(clip))], prompt="a boat", api_name="/lora_trainer")
 
 
+def weights_notices(client) -> list[str]:
+    """The text of every tab's missing-weights notice as the page opens."""
+    return [c["props"]["value"] for c in client.config["components"]
+            if "weights-notice" in (c.get("props", {}).get("elem_classes") or [])]
+
+
+def test_each_tab_says_which_weights_it_lacks_when_it_opens(offline_app, served):
+    notices = weights_notices(offline_app)
+    assert len(notices) == 7  # one per engine section; frame prediction's follows the model picker
+    flow = next(n for n in notices if "OnlyFlow" in n)
+    assert flow.startswith("⚠️ Weights for OnlyFlow (flow-guided AnimateDiff) are not in the local cache: "
+                           "stable-diffusion-v1-5/stable-diffusion-v1-5 (about 2 GB), "
+                           "guoyww/animatediff-motion-adapter-v1-5-3 (about 1.7 GB), "
+                           "obvious-research/onlyflow/weights_fp16.ckpt (about 0.44 GB). This app runs offline")
+    assert "`python app.py --download onlyflow`" in flow and ".." not in flow and "ENGINE" not in flow
+    assert "Models panel" not in flow  # offline, its Download would refuse
+    assert any("ConsistI2V" in n for n in notices) and any("MotionDirector" in n for n in notices)
+    assert notices.count("") == 1  # the embedded bouncing-balls model needs nothing
+    served_client, _ = served
+    assert set(weights_notices(served_client)) == {""}  # demo mode lacks nothing
+
+
+def test_downloads_are_refused_on_a_shared_deployment_unless_allowed(tmp_path, free_port):
+    args = ["--public", "--offline", "--cpu", "--tabs", "frame_prediction", "--output-dir", str(tmp_path)]
+    app = flow_app.launch(flow_app.parse_args([*args, "--port", str(free_port())]), prevent_thread_lock=True)
+    try:
+        client = Client(app.local_url, verbose=False)
+        button = next(c for c in client.config["components"] if c["props"].get("value") == "Download")
+        assert button["props"]["interactive"] is False
+        with pytest.raises(AppError, match="Downloads are off on this shared deployment"):
+            client.predict("animatediff", False, api_name="/download_weights")
+    finally:
+        app.close()
+    app = flow_app.launch(flow_app.parse_args([*args, "--allow-downloads", "--port", str(free_port())]),
+                          prevent_thread_lock=True)
+    try:  # the operator allowed them: the download runs (and, offline, says what it cannot fetch)
+        with pytest.raises(AppError, match="not in the local cache: stable-diffusion-v1-5"):
+            Client(app.local_url, verbose=False).predict("animatediff", False, api_name="/download_weights")
+    finally:
+        app.close()
+
+
 def test_pyramid_flow_from_a_picture_in_the_image_to_video_tab(served, tmp_path):
     client, out = served
     picture = tmp_path / "first.png"

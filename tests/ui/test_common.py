@@ -1,11 +1,13 @@
-"""ui.common: what a tab shows of a job that failed, and what Stop says when nothing runs."""
+"""ui.common: what a tab shows of a job that failed, what Stop says when nothing runs, and the
+missing-weights notice."""
 
 import gradio as gr
 import pytest
 
 from backends.animatediff.settings import LongVideoSettings
 from backends.core.jobs import CancelToken
-from ui.common import drive, failure_status, job_token, stop
+from backends.core.runtime import Runtime
+from ui.common import drive, failure_status, job_token, stop, weights_notice
 
 
 def run_to_the_end(settings, runtime) -> CancelToken:
@@ -45,3 +47,16 @@ def test_a_shared_deployment_shows_file_names_not_server_folders():
         view.apply(Result("/srv/app/outputs/animatediff/clip_3.mp4", "/srv/app/outputs/animatediff/clip_3.json", 3))
         assert f"saved {shown}" in view.markdown()
         assert ("/srv/" in view.markdown()) is not shared
+
+
+def test_a_weights_notice_follows_the_inputs_that_choose_the_weights(tmp_path):
+    runtime = Runtime.create(offline=True, force_cpu=True, output_dir=tmp_path)
+    with gr.Blocks() as page:
+        model = gr.Dropdown(["bouncing_balls", "river_kth_64"], value="bouncing_balls")
+        notice = weights_notice(runtime, "river", model=model)
+    assert notice.value == ""  # the embedded model is here
+    event = next(f for f in page.fns.values() if notice in f.outputs)
+    assert {name for _, name in event.targets} == {"load", "change"}  # page load, and a new choice
+    text = event.fn("river_kth_64")
+    assert text.startswith("⚠️ Weights for RIVER (frame prediction) are not in the local cache: cvg-unibe/river_kth_64")
+    assert event.fn("bouncing_balls") == "" and event.fn(None) == ""

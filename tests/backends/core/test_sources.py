@@ -37,6 +37,7 @@ def test_missing_weights_pickle_with_their_message(tmp_path):
     error = MissingWeights.of("X", [REF, ModelRef(role="b", repo="org/other")], "The Hub said no.")
     copy = pickle.loads(pickle.dumps(error))  # a ZeroGPU worker sends it back pickled
     assert type(copy) is MissingWeights and str(copy) == str(error) and copy.repos == ("org/model", "org/other")
+    assert copy.reason == "The Hub said no"  # the job names what else it lacks with it
     assert "org/model (about 1.5 GB), org/other" in str(copy) and "no.." not in str(copy)
 
 
@@ -106,3 +107,28 @@ def test_from_env_reads_models_dir_and_mappings(tmp_path):
     assert parse_model_paths("") == {}
     with pytest.raises(ValueError, match="REPO=PATH"):
         parse_model_paths("org/a")
+
+
+def test_the_message_offers_only_the_ways_that_can_help(tmp_path, monkeypatch):
+    both = str(MissingWeights.of("X", [REF], "Not yet.", "onlyflow", panel=True))
+    assert "Not yet. Download them with `python app.py --download onlyflow` or in the Models panel, or put a copy" in both
+    assert "--download animatediff" not in both  # the engine asked for, not the one whose preset names the repo
+    neither = str(MissingWeights.of("X", [REF], "Not yet", command=False))
+    assert "Not yet. Put a copy of each repository in $FLOWSTUDIO_MODELS_DIR/org/model" in neither
+    assert "Download" not in neither
+    demo = ModelSources(demo=True, demo_dir=tmp_path)
+    with pytest.raises(MissingWeights) as error:  # downloads are not used in demo mode
+        demo.check_available([REF], "X", "animatediff")
+    assert "Demo mode has no tiny stand-in for them. Put a copy" in str(error.value)
+
+    import huggingface_hub as hub
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Cannot reach the Hub.\nCheck your connection and try again.")
+
+    monkeypatch.setattr(hub, "snapshot_download", unreachable)
+    with pytest.raises(MissingWeights) as error:
+        ModelSources(cache_dir=tmp_path).download(REF, "X")
+    message = str(error.value)
+    assert "The download failed: Cannot reach the Hub. Check your connection and try again. Put a copy" in message
+    assert error.value.reason.startswith("The download failed") and ".." not in message and "\n" not in message
