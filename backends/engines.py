@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .core.devices import free_memory
 from .core.jobs import CancelToken, Event, JobContext, JobRun, Log
-from .core.loras import LoraChoice, check_lora_source
+from .core.loras import HUB_ID, LoraChoice, check_lora_source, hub_lora_ref
 from .core.presets import ModelRef, load_preset
 from .core.runtime import Runtime, current
 from .core.settings import checked, mode_defaults
@@ -189,6 +189,10 @@ def check_sources(settings: Any, runtime: Runtime) -> None:
         for item in items:
             if isinstance(item, LoraChoice):
                 check_lora_source(item.source, runtime.lora_folders(), runtime.shared)
+                if not runtime.downloads and HUB_ID.match(item.source) and not runtime.sources.available(hub_lora_ref(item.source)):
+                    # a stranger could make the server fetch any repo of the Hub
+                    raise ValueError(f"LoRA {item.source!r}: this deployment does not download from the Hub; pick one "
+                                     "of the LoRA list (Hub LoRAs that are already here are fine)")
 
 
 def required_models(preset) -> list:

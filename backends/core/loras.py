@@ -86,6 +86,11 @@ def check_lora_source(source: str, folders: list[Path], shared: bool) -> None:
                          "or a Hub repo id (org/name), not a server path")
 
 
+def hub_lora_ref(repo: str) -> ModelRef:
+    """A LoRA on the Hub: its repo's weight files only."""
+    return ModelRef(role="lora", repo=repo, allow_patterns=tuple(f"*{s}" for s in LORA_SUFFIXES))
+
+
 def lora_choices(loras_dir: Path, trained_dir: Path) -> list[tuple[str, str]]:
     """(label, source) for a picker: files of the LoRA folder, then LoRAs trained here."""
     trained = [(f"trained: {name}", str(trained_dir / name)) for name in list_lora_files(trained_dir)]
@@ -107,8 +112,7 @@ def read_lora(choice: LoraChoice, loras_dir: str | Path, sources: ModelSources) 
     if not path.is_file():
         if not HUB_ID.match(choice.source):
             raise ValueError(f"LoRA {choice.source!r} is neither a file in {loras_dir} nor a Hub repo id")
-        ref = ModelRef(role="lora", repo=choice.source, allow_patterns=tuple(f"*{s}" for s in LORA_SUFFIXES))
-        path = _hub_lora_file(sources.resolve(ref, f"the LoRA {choice.source}"))
+        path = _hub_lora_file(sources.resolve(hub_lora_ref(choice.source), f"the LoRA {choice.source}"))
     state_dict = load_checkpoint(path)
     if "state_dict" in state_dict and isinstance(state_dict["state_dict"], dict):
         state_dict = state_dict["state_dict"]

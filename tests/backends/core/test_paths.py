@@ -89,6 +89,15 @@ def test_on_a_shared_deployment_uploads_loras_and_hub_ids_are_accepted(shared, m
     check_job("river_train", RiverTrainingSettings(data=str(inside_outputs), name="x"), shared)
 
 
+def test_without_downloads_a_shared_deployment_refuses_hub_loras_it_does_not_have(shared):
+    closed = dataclasses.replace(shared, downloads=False)  # shared, and no --allow-downloads
+    (closed.loras_dir / "zoom.safetensors").write_bytes(b"x")
+    settings = dataclasses.replace(SMALL, loras=(LoraChoice("someone/huge-repo"),))
+    with pytest.raises(ValueError, match="does not download from the Hub"):
+        check_job("animatediff", settings, closed)
+    check_job("animatediff", dataclasses.replace(SMALL, loras=(LoraChoice("zoom.safetensors"),)), closed)
+
+
 @pytest.mark.parametrize("field, value", [("frames", 16.5), ("steps", 2.5), ("steps", "3"), ("seed", True),
                                           ("guidance", "high"), ("prompt", 7)])
 def test_settings_of_the_wrong_type_are_refused_with_a_plain_message(runtime, field, value):
