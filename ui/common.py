@@ -3,17 +3,23 @@ clear errors), the Stop token, the LoRA picker, the outputs gallery and the demo
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import logging
 import re
+import shutil
+import tempfile
 import traceback
+import uuid
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from backends.core.checkpoints import CheckpointError
 from backends.core.jobs import Artifact, CancelToken, JobCancelled, JobRun, Log, Metric, Preview, Progress, Result
@@ -33,24 +39,55 @@ LORA_SLOTS = 3
 USER_ERRORS = (ValueError, MissingWeights, VideoError, CheckpointError)
 
 
+@functools.cache
+def preview_folder() -> Path:
+    """Where this process writes the live previews it shows (in the temp folder, which Gradio
+    serves from; removed when the process ends)."""
+    folder = Path(tempfile.mkdtemp(prefix="flowstudio-previews-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def remove_files(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 @dataclass
 class JobView:
-    """What a tab shows of a running job, updated event by event."""
+    """What a tab shows of a running job, updated event by event.
+
+    ``preview`` is a JPEG written once, under a new name, for each picture. (Given an array,
+    Gradio writes it into a cache file named after its content each time it is sent: a picture
+    sent again with every progress step rewrote the file the browser was reading.) A file goes
+    when the next picture comes (Gradio copied it into its cache when it was sent), the last one
+    with the view."""
 
     status: str = "Starting…"
-    preview: np.ndarray | None = None
+    preview: str | None = None
     result: Result | None = None
     artifacts: list[Artifact] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     finished: bool = False
     shared: bool = False  # a shared deployment: the server's folders are not shown
+    _files: list[Path] = field(default_factory=list, repr=False)  # the file in ``preview``
+
+    def __post_init__(self) -> None:
+        weakref.finalize(self, remove_files, self._files)
+
+    def show(self, frames: np.ndarray) -> None:
+        path = preview_folder() / f"{uuid.uuid4().hex}.jpg"
+        Image.fromarray(contact_sheet(frames)).save(path, quality=90)
+        remove_files(self._files)
+        self._files[:] = [path]
+        self.preview = str(path)
 
     def apply(self, event: Any) -> None:
         if isinstance(event, Progress):
             self.status = event.describe()
         elif isinstance(event, Preview):
-            self.preview = contact_sheet(event.frames)
+            self.show(event.frames)
         elif isinstance(event, Log):
             self.logs = (self.logs + [event.message])[-6:]
         elif isinstance(event, Metric):

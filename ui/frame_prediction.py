@@ -13,6 +13,7 @@ from backends.river.settings import (
     ENGINE,
     SAMPLER_CHOICES,
     TRAIN_ENGINE,
+    TRAINING_STAGES,
     FramePredictionSettings,
     RiverTrainingSettings,
 )
@@ -48,9 +49,16 @@ def score_table(metrics: list[Metric]) -> list[list]:
 
 
 def loss_curve(metrics: list[Metric]):
+    """The losses, one series per training stage (the job names them "autoencoder loss", "vector
+    field loss"; each stage counts its own steps). The plot colours only the series its first
+    value has, so the stages still to come get an empty row from the start."""
     import pandas as pd
 
-    return pd.DataFrame([{"step": m.step, "loss": m.value} for m in metrics if m.name == "loss"])
+    rows = [(m.step, m.value, m.name.removesuffix(" loss")) for m in metrics if m.name.endswith(" loss")]
+    seen = {row[2] for row in rows}
+    first = next((i for i, stage in enumerate(TRAINING_STAGES) if stage in seen), len(TRAINING_STAGES))
+    rows += [(rows[0][0], None, stage) for stage in TRAINING_STAGES[first:] if stage not in seen]
+    return pd.DataFrame(rows, columns=["step", "loss", "stage"])
 
 
 def model_names(runtime: Runtime) -> list[str]:
@@ -74,7 +82,8 @@ def build(runtime: Runtime) -> None:
                         model = gr.Dropdown(model_names(runtime), value=d["model"], label="Model", scale=4,
                                             allow_custom_value=True,
                                             info=RELEASES_NOTE)
-                        refresh = gr.Button("↻", scale=1, size="sm")
+                        refresh = gr.Button("↻", size="sm", scale=0, min_width=40,
+                                            elem_id=f"{TAB_ID}_refresh_models")
                     weights_notice(runtime, ENGINE, model=model)  # a release not downloaded yet
                     controls = {
                         "model": model,
@@ -164,7 +173,8 @@ def build(runtime: Runtime) -> None:
                         train_button = gr.Button("Train", variant="primary", elem_id=f"{TRAIN_ID}_run")
                         train_stop = gr.Button("Stop (keeps the checkpoint)", variant="stop")
                 with gr.Column(scale=1):
-                    plot = gr.LinePlot(x="step", y="loss", label="Training loss", height=240, render=False)
+                    plot = gr.LinePlot(x="step", y="loss", color="stage", height=240, render=False,
+                                        title="Training loss", show_label=False)  # a label would hide the legend
                     train_panel = job_panel(runtime, TRAIN_ENGINE, TRAIN_ID, result=False, gallery=False,
                                             preview_label="Samples: ground truth | prediction",
                                             metrics=(plot, loss_curve))
@@ -176,7 +186,13 @@ def build(runtime: Runtime) -> None:
 
     wire_run(panel, run_button, controls, prediction_settings, api_name=TAB_ID, optional=("input", "images"))
     wire_panel(panel, stop_button, {k: c for k, c in controls.items() if k not in ("input", "images")})
-    refresh.click(lambda: gr.update(choices=model_names(runtime)), outputs=model, api_visibility="private")
+
+    def refreshed_models():
+        return gr.update(choices=model_names(runtime))
+
+    # The list is read again on ↻ and when a page loads (a model trained since is there).
+    refresh.click(refreshed_models, outputs=model, api_visibility="private")
+    gr.on(None, refreshed_models, outputs=model, api_visibility="private")
 
     def training_settings(values: dict) -> RiverTrainingSettings:
         values["clips"] = tuple(values.get("clips") or ())
@@ -186,4 +202,4 @@ def build(runtime: Runtime) -> None:
                         optional=("clips",))
     wire_panel(train_panel, train_stop, {})
     # A trained (or stopped) model shows up in the prediction tab's list.
-    training.then(lambda: gr.update(choices=model_names(runtime)), outputs=model, api_visibility="private")
+    training.then(refreshed_models, outputs=model, api_visibility="private")

@@ -46,15 +46,19 @@ def latents_to_rgb(latents: torch.Tensor, space: str = "sd15") -> np.ndarray:
         return pixels.reshape(*x.shape[:3], 3).cpu().numpy()
 
 
+def enlarged(frames: np.ndarray, min_side: int) -> np.ndarray:
+    """Frames (F, H, W, 3) enlarged by the smallest whole factor (nearest: pixels stay crisp) that
+    makes their longer side at least ``min_side``; frames already that large come back as they are."""
+    scale = max(1, math.ceil(min_side / max(frames.shape[1:3])))
+    return frames.repeat(scale, axis=1).repeat(scale, axis=2) if scale > 1 else frames
+
+
 def contact_sheet(frames: np.ndarray, columns: int | None = None, gap: int = 2, min_tile: int = 64) -> np.ndarray:
     """Tile frames (F, H, W, 3) into one image, row by row; small tiles are enlarged (nearest)."""
+    frames = enlarged(frames, min_tile)
     count, height, width, _ = frames.shape
     columns = columns or math.ceil(math.sqrt(count * height / width))
     rows = math.ceil(count / columns)
-    scale = max(1, math.ceil(min_tile / max(height, width)))
-    if scale > 1:
-        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-        height, width = height * scale, width * scale
     sheet = np.zeros((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), np.uint8)
     for index, frame in enumerate(frames):
         row, column = divmod(index, columns)

@@ -225,9 +225,59 @@ def side_by_side(videos: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
     return np.concatenate(columns, axis=2)
 
 
-def caption(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
-    """Frames with a dark strip on top carrying ``text`` (for side-by-side comparisons)."""
-    count, _, width, _ = frames.shape
-    strip = np.zeros((height, width, 3), np.uint8)
-    cv2.putText(strip, text, (4, height - 5), cv2.FONT_HERSHEY_SIMPLEX, height / 36, (235, 235, 235), 1, cv2.LINE_AA)
-    return np.concatenate([np.broadcast_to(strip, (count, height, width, 3)), frames], axis=1)
+CAPTION_FONT = cv2.FONT_HERSHEY_SIMPLEX
+CAPTION_MARGIN = 3  # pixels of strip left free on each side of a caption line
+CAPTION_SCALES = (0.3, 0.5)  # font scales: the smallest one still readable, the one of a roomy panel
+
+
+def caption_layout(text: str, width: int) -> tuple[list[str], float]:
+    """(lines, font scale) that fit ``text`` into a panel ``width`` pixels wide: one line as large as
+    fits (up to the roomy scale); when even the smallest readable scale is too wide, the words are
+    wrapped (a word wider than the panel is cut into pieces that fit)."""
+    smallest, largest = CAPTION_SCALES
+    room = max(1, width - 2 * CAPTION_MARGIN)
+
+    def fits(line: str, scale: float = smallest) -> bool:
+        return cv2.getTextSize(line, CAPTION_FONT, scale, 1)[0][0] <= room
+
+    lines: list[str] = [text] if fits(text) else []
+    for word in text.split() if not lines else ():
+        while len(word) > 1 and not fits(word):  # a long word: the longest head that fits, then the rest
+            head = next((n for n in range(len(word) - 1, 1, -1) if fits(word[:n])), 1)
+            lines, word = [*lines, word[:head]], word[head:]
+        if lines and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    widest = max((cv2.getTextSize(line, CAPTION_FONT, 1.0, 1)[0][0] for line in lines), default=1)
+    scale = min(largest, room / max(widest, 1))
+    while scale > 0.05 and not all(fits(line, scale) for line in lines):  # text width is not quite linear
+        scale -= 0.01
+    return lines, scale
+
+
+def caption_line_metrics(scale: float) -> tuple[int, int]:
+    """(line height, descent below the baseline) of caption text at ``scale``."""
+    (_, height), baseline = cv2.getTextSize("Ag", CAPTION_FONT, scale, 1)
+    return height + baseline, baseline
+
+
+def captioned(videos: Sequence[np.ndarray], texts: Sequence[str], height: int = 18) -> list[np.ndarray]:
+    """Each clip with a dark strip on top carrying its text, fitted to the clip's width (see
+    ``caption_layout``). The captions share one font size and one strip height (at least
+    ``height``), so the clips stay aligned side by side."""
+    layouts = [caption_layout(text, clip.shape[2]) for clip, text in zip(videos, texts, strict=True)]
+    scale = min(scale for _, scale in layouts)
+    line_height, descent = caption_line_metrics(scale)
+    strip_height = max([height] + [2 + len(lines) * line_height for lines, _ in layouts])
+    labelled = []
+    for clip, (lines, _) in zip(videos, layouts):
+        count, _, width, _ = clip.shape
+        strip = np.zeros((strip_height, width, 3), np.uint8)
+        top = (strip_height - len(lines) * line_height) // 2
+        for index, line in enumerate(lines):  # centred (a player's label covers the top-left corner)
+            x = (width - cv2.getTextSize(line, CAPTION_FONT, scale, 1)[0][0]) // 2
+            y = top + (index + 1) * line_height - descent
+            cv2.putText(strip, line, (x, y), CAPTION_FONT, scale, (235, 235, 235), 1, cv2.LINE_AA)
+        labelled.append(np.concatenate([np.broadcast_to(strip, (count, strip_height, width, 3)), clip], axis=1))
+    return labelled

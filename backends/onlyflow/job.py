@@ -9,7 +9,7 @@ import numpy as np
 
 from ..animatediff.pipeline import configure_free_noise, decode_latents, load_animatediff
 from ..core.ip_adapter import configure_ip_adapter, read_reference_image
-from ..core.jobs import Artifact, JobContext, Log, Preview, Result, StepTimer
+from ..core.jobs import Artifact, JobContext, Log, Preview, Progress, Result, StepTimer
 from ..core.loras import apply_loras
 from ..core.model_cache import attached, exclusive
 from ..core.outputs import sidecar_record
@@ -17,7 +17,7 @@ from ..core.presets import load_preset
 from ..core.previews import latents_to_rgb
 from ..core.runtime import Runtime
 from ..core.settings import checked
-from ..core.video_io import VideoError, caption, read_video, side_by_side, write_mp4
+from ..core.video_io import VideoError, captioned, read_video, side_by_side, write_mp4
 from .attention_processor import flow_processor_specs
 from .checkpoint import encoder_config_for, load_onlyflow_adapter
 from .optical_flow import flow_estimator, flow_to_color
@@ -67,13 +67,22 @@ def run(settings: FlowVideoSettings, ctx: JobContext) -> Result:
     started = time.time()
 
     with runtime.outputs.claim(ENGINE, settings.seed) as stem:
-        # 2. Read the reference image and the clip, extract its optical flow (shown before generation starts)
+        # 2. Read the reference image and the clip, extract its optical flow (shown before generation
+        #    starts); the status says so from the start: reading, then each frame pair's flow with an ETA
+        emit(Progress(0, 1, "reading the clip"))
         reference = read_reference_image(settings.reference_image) if settings.reference_image else None
         frames, settings, notes = read_motion_source(settings)
         for note in notes:
             emit(Log(note))
+        timer = StepTimer(len(frames) - 1, "optical flow, frame pair")
+        emit(Progress(0, timer.total, timer.stage))
         estimator = flow_estimator(runtime.policy.device)
-        flow = estimator(frames)
+
+        def on_pairs(done: int) -> None:
+            emit(timer.tick(done))
+            ctx.check()
+
+        flow = estimator(frames, on_pairs)
         flow_video = flow_to_color(flow)
         write_mp4(flow_video, stem.with_suffix(".flow.mp4"), settings.fps)
         emit(Artifact(str(stem.with_suffix(".flow.mp4")), "video", f"optical flow ({estimator.name})"))
@@ -110,9 +119,8 @@ def run(settings: FlowVideoSettings, ctx: JobContext) -> Result:
 
         # 6. Save: the result (or the sweep as input | flow | outputs), a comparison, the sidecar
         source = frames[: settings.frames]
-        panels = [caption(source, "input"), caption(flow_video, f"flow ({estimator.name})")]
-        panels += [caption(video, f"gamma {gamma:g}") for gamma, video in zip(settings.gammas, outputs)]
-        comparison = side_by_side(panels)
+        comparison = side_by_side(captioned([source, flow_video, *outputs], ["input", f"flow ({estimator.name})",
+                                                                             *(f"gamma {g:g}" for g in settings.gammas)]))
         if not settings.sweep:
             write_mp4(comparison, stem.with_suffix(".compare.mp4"), settings.fps)
             emit(Artifact(str(stem.with_suffix(".compare.mp4")), "video", "input | flow | result"))

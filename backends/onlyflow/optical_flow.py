@@ -6,18 +6,23 @@ torchvision and its RAFT weights are already on this machine; otherwise OpenCV's
 (offline, CPU, same units and sign convention). The estimator's ``name`` says which ran.
 
 Layouts: frames are uint8 (N+1, H, W, 3) RGB; flow is float32 (N, 2, H, W), flow[i] the
-displacement from frame i to frame i+1, channel 0 = x (right), 1 = y (down).
+displacement from frame i to frame i+1, channel 0 = x (right), 1 = y (down). An estimator
+called with ``on_pairs`` reports the number of frame pairs done as it goes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 
 from backends.core.checkpoints import load_checkpoint
+
+
+PairsDone = Callable[[int], None]  # called with the number of frame pairs whose flow is done
 
 
 def check_frames(frames: np.ndarray) -> None:
@@ -42,11 +47,15 @@ class DisFlowEstimator:
     def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
         self.preset = preset
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, on_pairs: PairsDone | None = None) -> np.ndarray:
         check_frames(frames)
         dis = cv2.DISOpticalFlow_create(self.preset)
         grey = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
-        flows = [dis.calc(grey[i], grey[i + 1], None) for i in range(len(grey) - 1)]
+        flows = []
+        for i in range(len(grey) - 1):
+            flows.append(dis.calc(grey[i], grey[i + 1], None))
+            if on_pairs:
+                on_pairs(i + 1)
         return np.stack(flows).transpose(0, 3, 1, 2).astype(np.float32, copy=False)
 
 
@@ -83,7 +92,7 @@ class RaftFlowEstimator:
         self.pairs_per_batch = pairs_per_batch
 
     @torch.no_grad()
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, on_pairs: PairsDone | None = None) -> np.ndarray:
         check_frames(frames)
         if frames.shape[1] % 8 or frames.shape[2] % 8:
             raise ValueError(f"RAFT needs sizes divisible by 8, got {frames.shape[2]}x{frames.shape[1]}")
@@ -94,6 +103,8 @@ class RaftFlowEstimator:
             first = images[start:end].to(self.device)
             second = images[start + 1 : end + 1].to(self.device)
             flows.append(self.model(first, second, num_flow_updates=self.num_flow_updates)[-1].float().cpu())
+            if on_pairs:
+                on_pairs(end)
         return torch.cat(flows).numpy()
 
 

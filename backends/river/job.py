@@ -1,9 +1,9 @@
 """The frame-prediction job: context frames of a video in, predicted continuations out.
 
 `predict_video` emits `Progress` (one per ODE step, with ETA) and a `Preview` per predicted frame
-(all samples side by side, as soon as the frame is decoded) while it runs, and returns a
-`FramePrediction` with every frame as uint8 and, when the video is longer than the context,
-PSNR / SSIM per predicted frame against the true continuation. Writing videos and sidecars is
+(one tile per sample, enlarged for display, as soon as the frame is decoded) while it runs, and
+returns a `FramePrediction` with every frame as uint8 and, when the video is longer than the
+context, PSNR / SSIM per predicted frame against the true continuation. Writing videos and sidecars is
 the shared runtime's part.
 
     prediction = predict_video(model, frames, settings, emit, cancel)
@@ -23,18 +23,20 @@ import torch
 from ..core.jobs import Artifact, CancelToken, Event, JobContext, Log, Metric, Preview, Result, StepTimer
 from ..core.outputs import sidecar_record
 from ..core.presets import load_preset
+from ..core.previews import enlarged
 from ..core.runtime import Runtime
 from ..core.settings import checked
-from ..core.video_io import VideoError, caption, center_crop_resize, read_clip, read_images, side_by_side, write_mp4
+from ..core.video_io import VideoError, captioned, center_crop_resize, read_clip, read_images, side_by_side, write_mp4
 from .evaluate import psnr, ssim
 from .catalog import TRAINED_MODELS, available_models  # noqa: F401 (the app's model list)
 from .loading import load_model
 from .model import Model
 from .sampling import SamplerSettings, stream_frames
 from .settings import EMBEDDED_MODEL, ENGINE, FramePredictionSettings
+from .train_common import to_uint8_frames
 
 PREDICTED = (255, 150, 40)  # the frame colour of predicted frames in comparison videos
-from .train_common import to_uint8_frames
+DISPLAY_SIDE = 192  # small frames are enlarged (nearest) to at least this for the preview and the comparison
 
 
 @dataclass
@@ -77,7 +79,7 @@ def predict_video(model: Model, video: np.ndarray, settings: FramePredictionSett
                            cancel, lambda frame, step, steps: emit(timer.tick()))
     for index, frames in stream:
         predicted.append(frames.cpu())
-        emit(Preview(np.concatenate(list(to_uint8_frames(frames)), axis=1)[None], index + 1,
+        emit(Preview(enlarged(to_uint8_frames(frames), DISPLAY_SIDE), index + 1,  # one tile per sample
                      f"frame {index + 1}/{settings.predict_frames}"))
 
     # 4. Assemble, and score against the true continuation
@@ -140,10 +142,9 @@ def read_input(settings: FramePredictionSettings) -> np.ndarray:
     return frames
 
 
-def comparison_video(prediction: FramePrediction, min_height: int = 192) -> np.ndarray:
+def comparison_video(prediction: FramePrediction) -> np.ndarray:
     """[truth |] sample 1 | sample 2 ... ; predicted frames framed in orange, small frames enlarged."""
-    samples, total, height, width, _ = prediction.frames.shape
-    scale = max(1, -(-min_height // height))
+    samples = len(prediction.frames)
     columns = []
     if prediction.ground_truth is not None:
         truth = np.zeros_like(prediction.frames[0])  # black where the clip has no more frames
@@ -152,12 +153,12 @@ def comparison_video(prediction: FramePrediction, min_height: int = 192) -> np.n
         columns.append(("truth", truth))
     columns += [(f"sample {i + 1}", prediction.frames[i]) for i in range(samples)]
     panels = []
-    for label, frames in columns:
-        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2).copy()
+    for _, frames in columns:
+        frames = enlarged(frames, DISPLAY_SIDE).copy()
         frames[prediction.context_frames :, :2], frames[prediction.context_frames :, -2:] = PREDICTED, PREDICTED
         frames[prediction.context_frames :, :, :2], frames[prediction.context_frames :, :, -2:] = PREDICTED, PREDICTED
-        panels.append(caption(frames, label))
-    return side_by_side(panels)
+        panels.append(frames)
+    return side_by_side(captioned(panels, [label for label, _ in columns]))
 
 
 def repeat_last_psnr(prediction: FramePrediction) -> list[float]:

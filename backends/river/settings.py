@@ -13,6 +13,8 @@ ENGINE = "river"
 TRAIN_ENGINE = "river_train"
 EMBEDDED_MODEL = "bouncing_balls"  # the model shipped in assets/
 SAMPLER_CHOICES = ("rk4", "euler", "midpoint")
+# The training job's stages, in order; each stage's metrics are named after it ("vector field loss").
+TRAINING_STAGES = ("autoencoder", "vector field")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..core.checkpoints import load_checkpoint
-from ..core.jobs import JobContext, Log, Result, drain
+from ..core.jobs import JobContext, Log, Metric, Result, drain
 from ..core.paths import inside
 from ..core.presets import load_preset
 from ..core.runtime import Runtime
@@ -25,7 +25,7 @@ from .train_autoencoder import CHECKPOINT_NAME as AE_CHECKPOINT
 from .train_autoencoder import SMALL_DDCONFIG, AutoencoderTrainSettings, train_autoencoder
 from .train_embedded import EMBEDDED_CONFIG
 from .train_river import RiverTrainSettings, train_river
-from .settings import ENGINE, TRAIN_ENGINE, RiverTrainingSettings
+from .settings import ENGINE, TRAIN_ENGINE, TRAINING_STAGES, RiverTrainingSettings
 
 def river_config(settings: RiverTrainingSettings, autoencoder_block: dict | None, latent: tuple[int, int]) -> dict:
     """The official YAML layout for this run, from the embedded model's recipe."""
@@ -80,6 +80,14 @@ def gather_clips(clips: tuple[str, ...], target: Path) -> Path:
     return target
 
 
+def staged(stage: str, emit):
+    """``emit`` for one stage's events: its metrics are named after it ("autoencoder loss",
+    "vector field loss"), so the two stages' curves stay apart."""
+    def forward(event):
+        emit(dataclasses.replace(event, name=f"{stage} {event.name}") if isinstance(event, Metric) else event)
+    return forward
+
+
 def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
     runtime, emit = ctx.runtime, ctx.emit
     # 1. Check inputs and the run folder
@@ -94,22 +102,24 @@ def run(settings: RiverTrainingSettings, ctx: JobContext) -> Result:
 
     # 2. Stage 1: the autoencoder (skipped with an official one; resumes or returns when done)
     if settings.autoencoder == "train":
+        stage_1 = staged(TRAINING_STAGES[0], emit)
         emit(Log(f"stage 1/2: autoencoder, {settings.autoencoder_steps} steps"))
         drain(train_autoencoder(AutoencoderTrainSettings(
             output_dir=str(folder / "autoencoder"), data=settings.data, image_size=settings.image_size,
             max_steps=settings.autoencoder_steps, batch_size=settings.batch_size, preview_every=settings.preview_every,
             save_every=settings.save_every, seed=settings.seed, resume=settings.resume,
-            device=runtime.policy.device), ctx), lambda event: isinstance(event, Result) or emit(event))
+            device=runtime.policy.device), ctx), lambda event: isinstance(event, Result) or stage_1(event))
 
     # 3. Stage 2: the vector field, into the run folder (loadable as a model from here on)
     emit(Log(f"stage 2/2: vector field, {settings.steps} steps"))
     config = river_config(settings, block, latent)
     results: list[Result] = []
+    stage_2 = staged(TRAINING_STAGES[1], emit)
     drain(train_river(RiverTrainSettings(
         output_dir=str(folder), config=config, data=settings.data, autoencoder=weights, max_steps=settings.steps,
         preview_every=settings.preview_every, save_every=settings.save_every, seed=settings.seed,
         resume=settings.resume, device=runtime.policy.device), ctx),
-        lambda event: results.append(event) if isinstance(event, Result) else emit(event))
+        lambda event: results.append(event) if isinstance(event, Result) else stage_2(event))
 
     # 4. A sidecar next to the model: how it was trained
     sidecar = folder / "flowstudio.json"

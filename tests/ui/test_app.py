@@ -157,7 +157,8 @@ def test_train_then_predict_with_the_new_model(served, tmp_path):
                                            autoencoder_steps=2, steps=3, batch_size=2, preview_every=2, save_every=2,
                                            api_name="/river_train")
     assert status.startswith("**Done") and (out / "river_models" / "balls" / "model.pth").is_file()
-    assert Path(preview).exists() and plot
+    assert Path(preview).exists()
+    assert {row[2] for row in plot["data"] if row[1] is not None} == {"autoencoder", "vector field"}  # a curve each
     status, preview, result, gallery, scores, compare = client.predict(
         model="balls", input=handle_file(str(clips / "0.mp4")), context_frames=2, predict_frames=3, steps=1, seed=4,
         api_name="/frame_prediction")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from backends.core.previews import LATENT_RGB, contact_sheet, latents_to_rgb
+from backends.core.previews import LATENT_RGB, contact_sheet, enlarged, latents_to_rgb
 
 
 def test_latents_map_linearly_to_rgb_frames():
@@ -29,3 +29,11 @@ def test_contact_sheet_tiles_every_frame_in_order():
     assert sheet[0, 0, 0] == 0 and sheet[0, 10, 0] == 10 and sheet[10, 10, 0] == 40
     assert sheet[10, 20, 0] == 0  # the sixth tile is empty
     assert contact_sheet(frames[:1], min_tile=32).shape == (32, 32, 3)  # small latents are enlarged
+
+
+def test_small_frames_are_enlarged_by_a_whole_factor_nearest():
+    frames = np.random.default_rng(0).integers(0, 255, (2, 16, 12, 3), dtype=np.uint8)
+    big = enlarged(frames, 64)
+    assert big.shape == (2, 64, 48, 3)  # x4: the longer side reaches 64
+    assert np.array_equal(big[:, ::4, ::4], frames) and np.array_equal(big[:, 3::4, 3::4], frames)
+    assert enlarged(frames, 16) is frames and enlarged(frames, 17).shape == (2, 32, 24, 3)

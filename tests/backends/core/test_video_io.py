@@ -8,7 +8,11 @@ import pytest
 
 from backends.core.video_io import (
     VideoError,
-    caption,
+    CAPTION_FONT,
+    CAPTION_MARGIN,
+    CAPTION_SCALES,
+    caption_layout,
+    captioned,
     center_crop_resize,
     probe_video,
     read_clip,
@@ -115,10 +119,29 @@ def test_side_by_side_matches_heights():
     assert side_by_side([a, b], gap=2).shape == (4, 40, 20 + 2 + 40, 3)
 
 
-def test_caption_adds_a_labelled_strip():
-    frames = np.zeros((3, 20, 50, 3), np.uint8)
-    labelled = caption(frames, "gamma 0.5")
-    assert labelled.shape == (3, 38, 50, 3) and labelled[:, :18].max() > 100 and labelled[:, 18:].max() == 0
+def test_captions_add_a_labelled_strip_of_one_height():
+    wide, narrow = np.zeros((3, 20, 200, 3), np.uint8), np.zeros((3, 20, 64, 3), np.uint8)
+    labelled = captioned([wide, wide], ["input", "gamma 0.5"])
+    assert [clip.shape for clip in labelled] == [(3, 40, 200, 3)] * 2  # roomy panels: one line, a 20-px strip
+    assert labelled[1][:, :20].max() > 100 and labelled[1][:, 20:].max() == 0
+    mixed = captioned([wide, narrow], ["input", "flow (opencv_dis)"])
+    assert mixed[0].shape[1] == mixed[1].shape[1] > 40  # the narrow one wraps; the strips stay aligned
+
+
+@pytest.mark.parametrize("text", ["flow (opencv_dis)", "flow (raft_large)", "gamma 0.25", "gamma -1.5", "sample 12",
+                                  "truth", "input"])
+def test_captions_fit_a_64_pixel_panel_at_a_readable_size(text):
+    lines, scale = caption_layout(text, 64)
+    assert " ".join(lines) == text and scale >= CAPTION_SCALES[0] - 0.01  # nothing cut off, not shrunk to dots
+    assert all(cv2.getTextSize(line, CAPTION_FONT, scale, 1)[0][0] <= 64 - 2 * CAPTION_MARGIN for line in lines)
+    strip = captioned([np.zeros((1, 64, 64, 3), np.uint8)], [text])[0][0, :-64]
+    assert strip[:, -2:].max() < 60 and strip[:, :2].max() < 60 and strip[:, 24:40].max() > 150  # drawn, clear of the edges
+
+
+def test_a_word_wider_than_the_panel_is_split_not_cut():
+    lines, scale = caption_layout("supercalifragilistic", 64)
+    assert "".join(lines) == "supercalifragilistic" and len(lines) > 1
+    assert all(cv2.getTextSize(line, CAPTION_FONT, scale, 1)[0][0] <= 64 - 2 * CAPTION_MARGIN for line in lines)
 
 
 def test_read_clip_takes_a_video_or_a_folder_of_frames(tmp_path):

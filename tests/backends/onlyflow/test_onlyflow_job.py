@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from backends.core.jobs import Artifact, Preview, Progress, Result
+from backends.core.jobs import Artifact, CancelToken, JobContext, Preview, Progress, Result
 from backends.core.video_io import VideoError, read_video, write_mp4
 from backends.engines import run_engine
+from backends.onlyflow import job
 from backends.onlyflow.settings import FlowVideoSettings
 
 
@@ -41,6 +42,22 @@ def test_24_frames_through_free_noise_with_flow_video_previews_and_output(runtim
     assert sidecar["models"]["onlyflow"] == "obvious-research/onlyflow/weights_fp16.ckpt@demo (tiny random weights)"
     compare = next(e for e in events if isinstance(e, Artifact) and e.label == "input | flow | result")
     assert read_video(compare.path).frames.shape[2] > 3 * 64
+
+
+def test_reading_the_clip_and_each_frame_pairs_flow_are_progress_before_generation(runtime, tmp_path):
+    events = []  # straight from the job (the app's queue would merge progress the reader has not taken yet)
+    settings = FlowVideoSettings(prompt="a fox", video=str(moving_texture(tmp_path / "in.mp4")), frames=8, steps=2,
+                                 width=64, height=64, seed=5)
+    job.run(settings, JobContext(runtime, CancelToken(), events.append))
+    progress = [(index, e) for index, e in enumerate(events) if isinstance(e, Progress)]
+    first_preview = next(i for i, e in enumerate(events) if isinstance(e, Preview))
+    flow_shown = next(i for i, e in enumerate(events) if isinstance(e, Artifact) and "optical flow" in e.label)
+    before = [e for index, e in progress if index < flow_shown]
+    assert before[0].stage == "reading the clip" and before[0].step == 0
+    flow = [e for e in before if e.stage == "optical flow, frame pair"]
+    assert [(e.step, e.total) for e in flow] == [(k, 8) for k in range(9)]  # 0/8 as it starts, then pair by pair
+    assert all(e.eta_s is not None for e in flow[1:]) and flow[-1].eta_s == 0
+    assert flow_shown < first_preview and all(e.stage != "denoising" for e in before)
 
 
 def test_gamma_changes_the_output_on_the_same_seed(runtime, tmp_path):

@@ -71,7 +71,9 @@ class RecordingFlowNet(torch.nn.Module):
 def test_raft_estimator_feeds_pairs_in_minus_one_to_one_and_keeps_the_last_refinement():
     net = RecordingFlowNet()
     frames = shifted_texture(6, shift_x=3, height=64, width=64)
-    flow = RaftFlowEstimator(model=net, pairs_per_batch=2)(frames)
+    done = []
+    flow = RaftFlowEstimator(model=net, pairs_per_batch=2)(frames, done.append)
+    assert done == [2, 4, 5]  # frame pairs done, batch by batch
     assert flow.shape == (5, 2, 64, 64) and flow.dtype == np.float32 and np.allclose(flow[:, 0], 2.0)
     assert [c[0].shape[0] for c in net.calls] == [2, 2, 1] and all(c[2] == 14 for c in net.calls)
     first, second, _ = net.calls[1]

@@ -49,7 +49,7 @@ def test_prediction_streams_frames_scores_and_saves(runtime, tiny_model, tmp_pat
                                        predict_frames=4, sampler="euler", steps=2, samples=2, seed=3)
     events, result = run_events("river", settings, runtime)
     previews = [e for e in events if isinstance(e, Preview)]
-    assert [p.step for p in previews] == [1, 2, 3, 4] and previews[0].frames.shape == (1, 16, 32, 3)
+    assert [p.step for p in previews] == [1, 2, 3, 4] and previews[0].frames.shape == (2, 192, 192, 3)
     assert [e.step for e in events if isinstance(e, Progress) and e.stage == "predicting"][-1] == 8
     psnr = [e.value for e in events if isinstance(e, Metric) and e.name == "psnr"]
     assert len(psnr) == 4 and len([e for e in events if isinstance(e, Metric) and e.name == "psnr_repeat_last"]) == 4
@@ -133,8 +133,12 @@ def training(tmp_path, **values):
 
 def test_training_both_stages_makes_a_model_in_the_list(runtime, tmp_path):
     events, result = run_events("river_train", training(tmp_path), runtime)
-    losses = [e for e in events if isinstance(e, Metric) and e.name == "loss"]
-    assert losses and any(isinstance(e, Preview) for e in events)
+    metrics = [e for e in events if isinstance(e, Metric)]
+    # each stage's metrics under its own name (one curve per stage), each stage counting its own steps
+    assert [m.step for m in metrics if m.name == "autoencoder loss"] == [3]  # logged every 10 steps and at the end
+    assert [m.step for m in metrics if m.name == "vector field loss"] == [4]
+    assert {m.name for m in metrics} >= {"autoencoder psnr", "vector field lr"} and not {"loss", "lr"} & {m.name for m in metrics}
+    assert any(isinstance(e, Preview) for e in events)
     assert "balls" in [entry.name for entry in available_models(runtime)]
     assert json.loads(open(result.sidecar).read())["settings"]["steps"] == 4
     settings = FramePredictionSettings(input=str(tmp_path / "clips" / "0.mp4"), model="balls", predict_frames=2, steps=1)
@@ -148,7 +152,7 @@ def test_stop_keeps_a_checkpoint_and_training_resumes(runtime, tmp_path):
     with pytest.raises(JobCancelled):
         for event in run_engine("river_train", settings, cancel=cancel, runtime=runtime):
             in_vector_field = in_vector_field or (isinstance(event, Progress) and event.stage == "vector field")
-            if in_vector_field and isinstance(event, Metric) and event.name == "loss":
+            if in_vector_field and isinstance(event, Metric) and event.name == "vector field loss":
                 cancel.cancel()
     folder = runtime.outputs.root / TRAINED_MODELS / "balls"
     assert (folder / "model.pth").is_file() and "balls" in [e.name for e in available_models(runtime)]

@@ -39,10 +39,13 @@ def test_river_job_streams_frames_and_scores_the_continuation(model):
     previews = [e for e in events if isinstance(e, Preview)]
     assert len(progress) == 3 * 2 and progress[-1].step == progress[-1].total == 6
     assert [p.step for p in previews] == [1, 2, 3]
-    assert all(p.frames.shape == (1, 16, 32, 3) and p.frames.dtype == np.uint8 for p in previews)
+    # one tile per sample, 16-px frames enlarged 12x (nearest) for display
+    assert all(p.frames.shape == (2, 192, 192, 3) and p.frames.dtype == np.uint8 for p in previews)
     assert prediction.frames.shape == (2, 5, 16, 16, 3)
-    second = previews[1].frames[0]  # predicted frame 2: sample 0 | sample 1
-    assert np.array_equal(second[:, :16], prediction.frames[0, 3]) and np.array_equal(second[:, 16:], prediction.frames[1, 3])
+    second = previews[1].frames  # predicted frame 2 of each sample
+    for sample in (0, 1):
+        assert np.array_equal(second[sample, ::12, ::12], prediction.frames[sample, 3])
+        assert np.array_equal(second[sample, 11::12, 11::12], prediction.frames[sample, 3])
     assert prediction.ground_truth.shape == (2, 16, 16, 3)  # the video had 2 frames past the context
     assert len(prediction.psnr) == len(prediction.ssim) == 2
     assert prediction.nfe_per_frame == 4 and prediction.settings["samples"] == 2
