@@ -72,6 +72,16 @@ class JobView:
     finished: bool = False
     shared: bool = False  # a shared deployment: the server's folders are not shown
     _files: list[Path] = field(default_factory=list, repr=False)  # the file in ``preview``
+    _sent: dict[str, Any] = field(default_factory=dict, repr=False)  # output -> the value last sent
+
+    def fresh(self, output: str, value: Any) -> Any:
+        """``value`` if it is new for ``output``, else ``gr.skip()``: a file is sent (and copied
+        into Gradio's cache) once, not with every later event of the job. The last update has
+        every value (it is what an API caller gets)."""
+        if value is None or (not self.finished and self._sent.get(output) == value):
+            return gr.skip()
+        self._sent[output] = value
+        return value
 
     def __post_init__(self) -> None:
         weakref.finalize(self, remove_files, self._files)

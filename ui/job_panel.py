@@ -44,16 +44,16 @@ class JobPanel:
     def updates(self, view: JobView, token: CancelToken, owner: str | None = None) -> tuple:
         """One value per ``outputs`` entry; unchanged ones are skipped. The job's token goes back
         into the session, so ``/<tab>_stop`` reaches jobs started through the API too."""
-        values = [view.markdown(), view.preview if view.preview is not None else gr.skip()]
+        values = [view.markdown(), view.fresh("preview", view.preview)]
         if self.result is not None:
-            values.append(view.result.path if view.result else gr.skip())
+            values.append(view.fresh("result", view.result.path if view.result else None))
         if self.gallery is not None:
             values.append(self.items_of(owner) if view.finished else gr.skip())
         if self.metrics is not None:
             values.append(self.metrics_value(view.metrics) if view.metrics else gr.skip())
         for prefix in self.artifacts:
             path = next((a.path for a in reversed(view.artifacts) if a.label.startswith(prefix)), None)
-            values.append(path or gr.skip())
+            values.append(view.fresh(prefix, path))
         return (*values, token)
 
     def after_failure(self, token: CancelToken | None) -> tuple:

@@ -60,3 +60,15 @@ def test_a_weights_notice_follows_the_inputs_that_choose_the_weights(tmp_path):
     text = event.fn("river_kth_64")
     assert text.startswith("⚠️ Weights for RIVER (frame prediction) are not in the local cache: cvg-unibe/river_kth_64")
     assert event.fn("bouncing_balls") == "" and event.fn(None) == ""
+
+
+def test_a_file_goes_to_the_page_once_and_again_in_the_last_update():
+    from ui.common import JobView
+
+    view = JobView()
+    assert view.fresh("result", "/o/a.mp4") == "/o/a.mp4"
+    assert view.fresh("result", "/o/a.mp4") == gr.skip()  # the page has it
+    assert view.fresh("result", "/o/b.mp4") == "/o/b.mp4"
+    assert view.fresh("preview", None) == gr.skip()  # nothing yet
+    view.finished = True
+    assert view.fresh("result", "/o/b.mp4") == "/o/b.mp4"
