@@ -121,8 +121,8 @@ def build(runtime: Runtime) -> None:
                      ["A ball rolling left to right (drawn by code)"])
             quick_prompts(TAB_ID, controls["prompt"])
         with gr.Column(scale=1):
-            plot = gr.LinePlot(x="step", y="loss", color="series", label="Losses (spatial, temporal, debiased)",
-                               height=240, render=False)
+            plot = gr.LinePlot(x="step", y="loss", color="series", title="Losses (spatial, temporal, debiased)",
+                               show_label=False, height=240, render=False)  # a label would hide the legend
             panel = job_panel(runtime, ENGINE, TAB_ID, artifact_labels=("training clips", "sample at"),
                               preview_label="Training clips, then the latest sample", gallery=False,
                               metrics=(plot, loss_curve))
