@@ -33,7 +33,8 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="tiny random-weight models, no downloads (outputs are noise)")
     parser.add_argument("--offline", action="store_true", help="never reach the Hub; use local folders and the cache")
     parser.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
-                        help="CPU offload on CUDA: none, model (default) or sequential (least VRAM)")
+                        help="CPU offload on CUDA: none, model or sequential (least VRAM); default: model on "
+                             "cards under 24 GB, none on larger ones")
     parser.add_argument("--output-dir", default="outputs", help="where videos and sidecars are saved")
     parser.add_argument("--loras-dir", default="loras", help="folder of LoRA files offered in the pickers")
     parser.add_argument("--models-dir", default=None,

@@ -63,6 +63,7 @@ ENGINES: dict[str, Engine] = {
         job_path="backends.pyramid_flow.job:run",
         weights_path="backends.pyramid_flow.settings:weights_needed",
         cli_names=("pyramid-flow",),
+        resumable=True,
     ),
     "pyramid_flow_i2v": Engine(
         name="pyramid_flow_i2v",
@@ -71,6 +72,7 @@ ENGINES: dict[str, Engine] = {
         job_path="backends.pyramid_flow.job:run",
         weights_path="backends.pyramid_flow.settings:weights_needed",
         cli_names=("pyramid-flow-i2v",),
+        resumable=True,
     ),
     "onlyflow": Engine(
         name="onlyflow",

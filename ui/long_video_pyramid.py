@@ -10,8 +10,8 @@ from backends.core.presets import load_preset
 from backends.core.runtime import Runtime
 from backends.core.settings import with_defaults
 from backends.pyramid_flow.settings import (
-    ENGINE, I2V_ENGINE, RESOLUTIONS, VARIANTS, PyramidFlowI2VSettings, PyramidFlowSettings, recommended_guidance,
-    resolution_sizes,
+    ENGINE, I2V_ENGINE, OFFLOADS, RESOLUTIONS, VARIANTS, PyramidFlowI2VSettings, PyramidFlowSettings,
+    recommended_guidance, resolution_sizes,
 )
 
 from .common import weights_notice
@@ -74,6 +74,10 @@ def build(runtime: Runtime, from_image: bool = False) -> None:
                 controls["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed (-1 = random)")
                 controls["vae_tile"] = gr.Slider(*lim["vae_tile"], value=d["vae_tile"], step=64, label="VAE tile (px)",
                                                  info="Smaller tiles decode with less memory")
+            policy = runtime.policy  # offload means something on a CUDA card of one's own only
+            controls["offload"] = gr.Radio(list(OFFLOADS), value=d["offload"], label="CPU offload",
+                                           visible=policy.device == "cuda" and not policy.zero_gpu,
+                                           info=f"auto = {policy.offload} here; sequential needs the least VRAM, slowest")
             with gr.Row():
                 run_button = gr.Button("Generate with Pyramid Flow", variant="primary", elem_id=f"{tab_id}_run")
                 stop_button = gr.Button("Stop (keeps finished frames)", variant="stop", elem_id=f"{tab_id}_stop")

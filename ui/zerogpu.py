@@ -10,9 +10,10 @@ What `spaces` requires, and how we meet it:
   and the worker uses the runtime it inherited from the app;
 - only a ``gr.Error`` keeps its text on the way back: settings and weights are checked before a
   GPU is asked for, and the errors a job can still raise are turned into ``gr.Error`` in the worker;
-- one call lasts at most ``CALL_LIMIT_S``: a resumable job (a trainer) runs as several calls, each
-  resuming from the checkpoint the last one saved; any other job that cannot fit is refused
-  before it starts, with the limit and how much of it fits.
+- one call lasts at most ``CALL_LIMIT_S``: a resumable job (a trainer, Pyramid Flow) runs as several
+  calls, each resuming from the checkpoint the last one saved, each asked for the work left plus
+  what resuming costs (``gpu_resume_seconds``, where the settings have it); any other job that
+  cannot fit is refused before it starts, with the limit and how much of it fits.
 """
 
 from __future__ import annotations
@@ -80,13 +81,24 @@ def decorate() -> None:
         _gpu_call = spaces.GPU(duration=gpu_duration)(gpu_call)
 
 
+def resume_seconds(settings: Any) -> int:
+    """What a resumed call spends beyond the work left (loading again, work its predecessor lost)."""
+    return int(settings.gpu_resume_seconds()) if hasattr(settings, "gpu_resume_seconds") else 0
+
+
 def first_call_seconds(engine: str, settings: Any) -> int:
     """The seconds of the first call; raises ValueError for a job that cannot fit one call and
-    cannot resume."""
+    cannot resume, or whose resumed calls could not make progress."""
     from backends.engines import get_engine
 
     needed = max(MIN_CALL_S, int(settings.gpu_seconds()))
-    if needed <= CALL_LIMIT_S or get_engine(engine).resumable:
+    resumable = get_engine(engine).resumable
+    if needed > CALL_LIMIT_S and resumable and resume_seconds(settings) + RESUME_MARGIN_S > CALL_LIMIT_S:
+        raise ValueError(
+            f"each later GPU call of this job would need about {resume_seconds(settings)} s before it goes on "
+            f"(loading again, then its longest step), more than one ZeroGPU call allows ({CALL_LIMIT_S} s): "
+            "use fewer steps, a shorter or smaller video, or run it on your own GPU")
+    if needed <= CALL_LIMIT_S or resumable:
         return min(needed, CALL_LIMIT_S)
     raise ValueError(
         f"this job needs about {needed} s of GPU time, more than one ZeroGPU call allows ({CALL_LIMIT_S} s); "
@@ -119,7 +131,7 @@ def run_on_zero_gpu(engine: str, settings: Any, owner: str | None, ctx: JobConte
         ctx.check()
         if not ended_early:
             return
-        remaining = max(MIN_CALL_S, remaining - budget + RESUME_MARGIN_S)
+        remaining = max(MIN_CALL_S, remaining - budget + RESUME_MARGIN_S + resume_seconds(settings))
         budget = min(remaining, CALL_LIMIT_S)
         settings = dataclasses.replace(settings, resume=True)
         ctx.emit(Log(f"ZeroGPU call {calls} ended at its time limit; call {calls + 1} resumes from the checkpoint"))

@@ -9,6 +9,7 @@ into inert stand-ins, and refuses every other global. No pickled code is ever ex
 
 from __future__ import annotations
 
+import os
 import pickle
 import types
 from pathlib import Path
@@ -131,6 +132,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise UnsafeCheckpointError(f"{path.name}: {error}") from None
     except Exception as error:
         raise CheckpointError(f"{path.name} is not a readable checkpoint ({error})") from error
+
+
+def atomic_save(obj, path: str | Path) -> Path:
+    """torch.save to a temporary file, then rename, so a crash never leaves half a checkpoint."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+    return path
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # torch loads on first use, not when the app starts
     import torch
 
 OFFLOAD_MODES = ("none", "model", "sequential")
+OFFLOAD_BELOW_GB = 24  # CUDA cards with less memory get model CPU offload by default
+# Compute capabilities before Volta (7.0) with full-rate fp16: Jetson TX1 (5.3), P100 (6.0), Jetson TX2 (6.2).
+# Other older cards (Maxwell, the P40/P4/GTX 10xx at 6.1) run fp16 at a small fraction of fp32.
+FAST_FP16_BEFORE_VOLTA = ((5, 3), (6, 0), (6, 2))
 
 
 def truthy(value: str | None) -> bool:
@@ -29,12 +33,36 @@ def on_zero_gpu(env: Mapping[str, str] = os.environ) -> bool:
 
 
 @dataclass(frozen=True)
+class CudaCard:
+    """What the policy needs to know of a CUDA card."""
+
+    name: str
+    capability: tuple[int, int]  # compute capability (major, minor)
+    memory_gb: float  # total
+
+    @property
+    def bf16(self) -> bool:
+        return self.capability >= (8, 0)  # Ampere on; older cards only emulate it
+
+    @property
+    def half_precision(self) -> bool:
+        """Fast bf16 or fp16 arithmetic (not only storage)."""
+        return self.capability >= (7, 0) or self.capability in FAST_FP16_BEFORE_VOLTA
+
+    @classmethod
+    def read(cls, index: int = 0) -> "CudaCard":
+        props = torch_module().cuda.get_device_properties(index)
+        return cls(props.name, (props.major, props.minor), props.total_memory / 2**30)
+
+
+@dataclass(frozen=True)
 class DevicePolicy:
     device: str  # "cuda" | "mps" | "cpu"
     offload: str  # one of OFFLOAD_MODES
     attention: str  # "sdpa" | "xformers"
     zero_gpu: bool = False
     bf16_supported: bool = False
+    card: CudaCard | None = None  # the CUDA card, where it can be read (not on ZeroGPU outside a call)
 
     @property
     def preload(self) -> bool:
@@ -72,6 +100,13 @@ def torch_module():
     return torch
 
 
+def default_offload(device: str, card: CudaCard | None) -> str:
+    """Model CPU offload on a CUDA card under ``OFFLOAD_BELOW_GB`` (or of unknown size), none elsewhere."""
+    if device != "cuda":
+        return "none"
+    return "model" if card is None or card.memory_gb < OFFLOAD_BELOW_GB else "none"
+
+
 def choose_policy(
     env: Mapping[str, str] = os.environ,
     offload: str | None = None,
@@ -80,8 +115,10 @@ def choose_policy(
     xformers_installed: bool | None = None,
     bf16_supported: bool | None = None,
     force_cpu: bool = False,
+    card: CudaCard | None = None,
 ) -> DevicePolicy:
-    """Pick the device policy; any fact left as ``None`` is read from this machine."""
+    """Pick the device policy; any fact left as ``None`` is read from this machine (the CUDA
+    ``card`` only where the device is CUDA outside ZeroGPU)."""
     if offload is not None and offload not in OFFLOAD_MODES:
         raise ValueError(f"offload must be one of {OFFLOAD_MODES}, got {offload!r}")
     zero_gpu = on_zero_gpu(env)
@@ -97,13 +134,17 @@ def choose_policy(
         device, offload = "cpu", "none"
     else:
         device = "cuda" if cuda_available else "mps"
-        offload = offload or ("model" if device == "cuda" else "none")
+        if device == "cuda" and card is None:
+            card = CudaCard.read()
+        offload = offload or default_offload(device, card)
     if xformers_installed is None:
         xformers_installed = importlib.util.find_spec("xformers") is not None
     attention = "xformers" if (device == "cuda" and xformers_installed and not zero_gpu) else "sdpa"
+    if device != "cuda":
+        card = None
     if bf16_supported is None:
-        bf16_supported = device == "cuda" and (zero_gpu or torch_module().cuda.is_bf16_supported())
-    return DevicePolicy(device, offload, attention, zero_gpu, bool(bf16_supported))
+        bf16_supported = device == "cuda" and (zero_gpu or (card is not None and card.bf16))
+    return DevicePolicy(device, offload, attention, zero_gpu, bool(bf16_supported), card)
 
 
 def place_pipeline(pipe, policy: DevicePolicy) -> None:

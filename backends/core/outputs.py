@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -101,6 +102,12 @@ class OutputStore:
         except BaseException:
             self.discard(stem)
             raise
+
+    def resume_path(self, engine: str, settings: Any) -> Path:
+        """Where a resumable job keeps its state between GPU calls: named by its settings (all but
+        ``resume``) and owner, so the next call of the same job, and only it, finds it."""
+        key = json.dumps([settings_dict(dataclasses.replace(settings, resume=False)), self.owner], sort_keys=True)
+        return self.root / engine / f"resume-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
 
     def discard(self, stem: Path) -> None:
         for path in stem.parent.glob(stem.name + ".*"):

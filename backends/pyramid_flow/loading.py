@@ -84,8 +84,12 @@ def load_vae(root: Path, dtype=None, device="cpu"):
     return load_vae_file(folder / "config.json", weights_file(folder), dtype, device)
 
 
-def load_models(root: Path, variant: str, resolution: str, dtype=None, device="cpu"):
-    """DiT of ``resolution`` and the VAE of a snapshot folder, as ``pipeline.PyramidFlowModels``."""
+def load_models(root: Path, variant: str, resolution: str, dtype=None, device="cpu", offload="none"):
+    """DiT of ``resolution`` and the VAE of a snapshot folder, as ``pipeline.PyramidFlowModels``,
+    placed on ``device`` with CPU ``offload`` (none | model | sequential)."""
+    from backends.core.offload import Placement
     from backends.pyramid_flow.pipeline import PyramidFlowModels
 
-    return PyramidFlowModels(variant, load_dit(root, variant, resolution, dtype, device), load_vae(root, dtype, device))
+    load_to = device if offload == "none" else "cpu"
+    dit, vae = load_dit(root, variant, resolution, dtype, load_to), load_vae(root, dtype, load_to)
+    return PyramidFlowModels(variant, dit, vae, Placement([dit, vae], device, offload))

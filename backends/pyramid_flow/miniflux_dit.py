@@ -143,6 +143,18 @@ class PyramidFluxTransformer(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.proj_out.weight.dtype
 
+    def image_inputs(self, clips: list[torch.Tensor], text_mask: torch.Tensor):
+        """(image tokens, RoPE tables, attention mask) of a call. The only work of a step that is
+        the same at every step of a stage but the latent's own tokens (the blocks' modulation
+        depends on the timestep, so the history's keys and values change): what an exact history
+        cache could save (``bench/bench_pyramid_flow.py`` measures it)."""
+        shapes = [tuple(c.shape[2:]) for c in clips]
+        hidden = self.x_embedder(torch.cat([patchify(c.to(self.dtype)) for c in clips], dim=1))
+        image_ids = video_position_ids(shapes, self.config.interp_condition_pos).to(hidden.device)
+        ids = torch.cat([torch.zeros(text_mask.shape[1], 3, device=hidden.device), image_ids])
+        rotary = rope_cos_sin(ids, self.config.axes_dims_rope)
+        return hidden, rotary, attention_mask(text_mask, image_ids, self.config.use_temporal_causal)
+
     def forward(
         self,
         clips: list[torch.Tensor],
@@ -158,13 +170,7 @@ class PyramidFluxTransformer(nn.Module):
         dtype = self.dtype
         temb = self.time_text_embed(timestep.to(dtype), pooled_projections.to(dtype))
         text = self.context_embedder(encoder_hidden_states.to(dtype))
-        shapes = [tuple(c.shape[2:]) for c in clips]
-        hidden = self.x_embedder(torch.cat([patchify(c.to(dtype)) for c in clips], dim=1))
-
-        image_ids = video_position_ids(shapes, self.config.interp_condition_pos).to(hidden.device)
-        ids = torch.cat([torch.zeros(text.shape[1], 3, device=hidden.device), image_ids])
-        rotary = rope_cos_sin(ids, self.config.axes_dims_rope)
-        mask = attention_mask(encoder_attention_mask, image_ids, self.config.use_temporal_causal)
+        hidden, rotary, mask = self.image_inputs(clips, encoder_attention_mask)
         kwargs = {"attention_mask": mask}
 
         for block in self.transformer_blocks:
@@ -173,6 +179,6 @@ class PyramidFluxTransformer(nn.Module):
             text, hidden = block(hidden, text, temb, image_rotary_emb=rotary, joint_attention_kwargs=kwargs)
 
         hidden = self.proj_out(self.norm_out(hidden, temb))
-        frames, height, width = shapes[-1]
+        frames, height, width = clips[-1].shape[2:]
         last = frames * (height // PATCH) * (width // PATCH)
         return unpatchify(hidden[:, -last:], frames, height, width)

@@ -98,16 +98,19 @@ def sample_units(
     block_noise: BlockNoise,
     on_step: StepCallback | None = None,
     image_latent: torch.Tensor | None = None,
+    history: Sequence[torch.Tensor] = (),
 ) -> Iterator[list[torch.Tensor]]:
     """Yield each unit's per-stage latents (normalised latent space), unit 0 first.
 
     ``noise`` is the full-size Gaussian (1, C, T, H, W), T = number of units. Text-to-video
     generates all T units. Image-to-video (``image_latent``, the normalised posterior sample of the
     image) yields it as unit 0 and generates units 1..T−1 from noise slices 0..T−2 with ``video``.
+    ``history``: the clean latents of units finished earlier (a resumed run; for image-to-video
+    the image first); only the units after them are generated.
     """
     starts = sched.shrink_noise(noise, schedule.num_stages)
-    clean: list[torch.Tensor] = []
-    if image_latent is not None:
+    clean = list(history)
+    if image_latent is not None and not clean:
         clean.append(image_latent)
         yield [image_latent]
     for unit in range(len(clean), noise.shape[2]):

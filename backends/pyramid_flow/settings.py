@@ -10,30 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
-from ..core.settings import check_range, check_text
+from ..core.devices import OFFLOAD_MODES
+from ..core.settings import check_choice, check_int, check_number, check_range, check_text
 
 ENGINE = "pyramid_flow"
 I2V_ENGINE = "pyramid_flow_i2v"
 FPS = 24
 FRAMES_PER_UNIT = 8
+STAGES = 3  # of the pyramid: each unit is sampled at 1/4, 1/2 and full resolution
 VARIANTS = ("miniflux", "sd3")
 RESOLUTIONS = ("384p", "768p")
+OFFLOADS = ("auto", *OFFLOAD_MODES)
+# ZeroGPU estimates. A DiT step (guidance batch of 2) costs about this per 1000 image tokens (0.35 s
+# at 384p for the last stage of unit 1, 1.5 s at 768p) plus a fixed part; loading; decoding one unit at 384p.
+SECONDS_PER_KTOKEN_STEP = 0.17
+SECONDS_PER_STEP = 0.05
+LOAD_S = 90
+DECODE_S_384P = 2.0
 SUFFIX = ", hyper quality, Ultra HD, 8K"
 NEGATIVE = (
     "cartoon style, worst quality, low quality, blurry, absolute black, absolute white, low res, extra limbs, "
     "extra digits, misplaced objects, mutated anatomy, monochrome, horror"
 )
-
-
-def _check_int(name: str, value: Any, bounds) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    check_range(name, value, bounds)
-
-
-def _check_choice(name: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def units_for_seconds(seconds: float) -> int:
@@ -73,7 +71,13 @@ class PyramidFlowSettings:
     image_steps: int = field(default=20, metadata={"help": "steps per stage of the first frame"})
     video_steps: int = field(default=10, metadata={"help": "steps per stage of every later frame"})
     vae_tile: int = field(default=256, metadata={"help": "VAE decode tile in pixels (smaller = less memory)"})
+    offload: str = field(default="auto", metadata={
+        "flag": "run_offload",  # the app's --offload sets what auto means
+        "help": "this run's CPU offload on CUDA: auto (the app's --offload, else model offload on cards under 24 GB), "
+                "none, model or sequential (least VRAM, slowest)"})
     seed: int = field(default=-1, metadata={"help": "random seed; -1 draws one and reports it"})
+    resume: bool = field(default=False, metadata={"help": "go on from the state saved when a GPU call's time ran out "
+                                                          "(ZeroGPU sets it for the next call)"})
 
     def check_inputs(self, limits: Mapping[str, Any]) -> None:
         """Raise ValueError naming the first argument that is wrong."""
@@ -82,18 +86,17 @@ class PyramidFlowSettings:
         check_text("negative_prompt", self.negative_prompt, limits["prompt_chars"], required=False)
         if not isinstance(self.image, str):
             raise ValueError(f"image must be a file path, got {self.image!r}")
-        _check_choice("variant", self.variant, VARIANTS)
-        _check_choice("resolution", self.resolution, RESOLUTIONS)
-        if isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float)):
-            raise ValueError(f"seconds must be a number, got {self.seconds!r}")
-        check_range(f"seconds (at {self.resolution})", self.seconds, limits["seconds"][self.resolution])
+        check_choice("variant", self.variant, VARIANTS)
+        check_choice("resolution", self.resolution, RESOLUTIONS)
+        check_choice("offload", self.offload, OFFLOADS)
+        check_number(f"seconds (at {self.resolution})", self.seconds, limits["seconds"][self.resolution])
         for name in ("guidance", "video_guidance"):
             value = getattr(self, name)
             if value != 0:
                 check_range(name, value, limits[name])
         for name in ("image_steps", "video_steps", "vae_tile"):
-            _check_int(name, getattr(self, name), limits[name])
-        _check_int("seed", self.seed, (-1, 2**31 - 1))
+            check_int(name, getattr(self, name), limits[name])
+        check_int("seed", self.seed, (-1, 2**31 - 1))
 
     @property
     def image_to_video(self) -> bool:
@@ -113,12 +116,30 @@ class PyramidFlowSettings:
         video_default = values["i2v_video_guidance"] if self.image_to_video else values["video_guidance"]
         return self.guidance or values["guidance"], self.video_guidance or video_default
 
+    def unit_gpu_seconds(self, unit: int) -> tuple[float, float]:
+        """ZeroGPU estimate of one unit: (DiT seconds, decode seconds). The DiT's cost follows its
+        tokens: the unit's own at each stage, and its history (the newest unit at the stage's
+        resolution, each older one a level lower, down to the lowest)."""
+        width, height = resolution_sizes(False)[self.resolution]
+        # image tokens of one frame at pyramid level 0 (smallest) to STAGES - 1 (full: latent /8, patches 2x2)
+        per_frame = [(height // 16 >> (STAGES - 1 - level)) * (width // 16 >> (STAGES - 1 - level)) for level in range(STAGES)]
+        decode = DECODE_S_384P * width * height / (640 * 384)
+        if unit == 0 and self.image_to_video:
+            return 0.0, decode  # the picture is encoded, not sampled
+        steps = self.image_steps if unit == 0 else self.video_steps
+        tokens = sum(steps * (per_frame[stage] + sum(per_frame[max(stage - back + 1, 0)] for back in range(1, unit + 1)))
+                     for stage in range(STAGES))
+        return tokens / 1000 * SECONDS_PER_KTOKEN_STEP + STAGES * steps * SECONDS_PER_STEP, decode
+
     def gpu_seconds(self) -> int:
-        """ZeroGPU estimate: loading, then DiT steps (3 stages; history makes later ones dearer), decode."""
-        per_step = 0.35 if self.resolution == "384p" else 1.5
-        steps = 3 * (0 if self.image_to_video else self.image_steps) + 3 * self.video_steps * (self.units - 1)
-        history = 1 + 0.5 * (self.units - 1) / 2  # attention over the history grows with the unit index
-        return int(90 + steps * per_step * history + 2 * self.units)
+        """ZeroGPU estimate of the whole run: loading, then every unit."""
+        return int(LOAD_S + sum(sum(self.unit_gpu_seconds(unit)) for unit in range(self.units)))
+
+    def gpu_resume_seconds(self) -> int:
+        """What a resumed ZeroGPU call spends beyond the work left: loading again, decoding the
+        frames so far again, and the unit the last call's end cut short, done over."""
+        costs = [self.unit_gpu_seconds(unit) for unit in range(self.units)]
+        return int(LOAD_S + sum(decode for _, decode in costs) + max(dit for dit, _ in costs))
 
 
 @dataclass(frozen=True)

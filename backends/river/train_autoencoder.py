@@ -19,12 +19,12 @@ from typing import Iterator
 import torch
 from torch.nn import functional as F
 
-from ..core.checkpoints import load_checkpoint, load_state_dict_strict
+from ..core.checkpoints import atomic_save, load_checkpoint, load_state_dict_strict
 from ..core.jobs import Artifact, CancelToken, Event, JobCancelled, Log, Metric, Preview, Result, StepTimer
 from .data import open_clip_dataset
 from .loading import read_autoencoder_state
 from .taming_vq import VQModel
-from .train_common import atomic_save, endless_batches, make_accelerator, side_by_side
+from .train_common import endless_batches, make_accelerator, side_by_side
 
 CHECKPOINT_NAME = "autoencoder.pth"
 

@@ -1,5 +1,5 @@
 """What the autoencoder and vector-field trainers share: devices (via `accelerate` when present),
-an endless stream of batches, atomic checkpoint writes, and frames for previews.
+an endless stream of batches and frames for previews (checkpoints: ``core.checkpoints.atomic_save``).
 
 Multi-GPU: start either trainer's CLI under `accelerate launch --multi_gpu --num_processes N -m ...`;
 `accelerate` then wraps the model in DistributedDataParallel and shards the batches. Without
@@ -8,8 +8,6 @@ Multi-GPU: start either trainer's CLI under `accelerate launch --multi_gpu --num
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -70,15 +68,6 @@ def mean_across_processes(value: torch.Tensor) -> torch.Tensor:
         torch.distributed.all_reduce(value)
         value /= torch.distributed.get_world_size()
     return value
-
-
-def atomic_save(obj, path: Path) -> Path:
-    """torch.save to a temporary file, then rename, so a crash never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, temporary)
-    os.replace(temporary, path)
-    return path
 
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:

@@ -22,14 +22,14 @@ from typing import Iterator
 import torch
 import yaml
 
-from ..core.checkpoints import load_checkpoint, load_state_dict_strict, select_prefix
+from ..core.checkpoints import atomic_save, load_checkpoint, load_state_dict_strict, select_prefix
 from ..core.jobs import Artifact, CancelToken, Event, JobCancelled, Log, Metric, Preview, Result, StepTimer
 from .data import open_clip_dataset
 from .loading import CONFIG_NAME, load_river_checkpoint, read_autoencoder_state, read_model_state
 from .model import Model, load_config
 from .objective import draw_flow_matching, flow_matching_loss, polynomial_warmup_scheduler
 from .sampling import SamplerSettings, generate_frames
-from .train_common import atomic_save, endless_batches, make_accelerator, mean_across_processes, side_by_side
+from .train_common import endless_batches, make_accelerator, mean_across_processes, side_by_side
 
 CHECKPOINT_NAME = "model.pth"
 PREVIEW_SAMPLER = SamplerSettings("euler", 4, 0.0)

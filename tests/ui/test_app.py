@@ -240,13 +240,3 @@ def test_downloads_are_refused_on_a_shared_deployment_unless_allowed(tmp_path, f
     finally:
         app.close()
 
-
-def test_pyramid_flow_from_a_picture_in_the_image_to_video_tab(served, tmp_path):
-    client, out = served
-    picture = tmp_path / "first.png"
-    cv2.imwrite(str(picture), np.full((64, 96, 3), 120, np.uint8))
-    status, *outputs = client.predict(image=handle_file(str(picture)), prompt="a boat drifting", seed=3,
-                                      api_name="/image_to_video_pyramid")
-    assert status.startswith("**Done")
-    sidecars = [json.loads(p.read_text()) for p in (out / "pyramid_flow_i2v").glob("*.json")]
-    assert sidecars and sidecars[0]["settings"]["image"]["name"] == "first.png"

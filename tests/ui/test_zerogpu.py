@@ -1,10 +1,12 @@
 """ZeroGPU: the Space starts with the real `spaces` package and its GPU function decorated before
 launch; every tab's job runs through that function as `spaces` runs it (arguments and events
 pickled, the duration asked with the call's own arguments, only a gr.Error keeping its text);
-jobs that cannot fit a call are refused before a GPU is asked for; trainers continue over calls."""
+jobs that cannot fit a call are refused before a GPU is asked for; trainers and Pyramid Flow
+continue over calls."""
 
 import dataclasses
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,12 @@ import pytest
 
 from backends.animatediff.settings import LongVideoSettings
 from backends.core import runtime as runtime_module
-from backends.core.jobs import CancelToken, Log, Result
-from backends.core.video_io import write_mp4
+from backends.core.jobs import CallEnded, CancelToken, JobContext, Log, Result
+from backends.core.presets import load_preset
+from backends.core.settings import with_defaults
+from backends.core.video_io import read_video, write_mp4
 from backends.onlyflow.settings import FlowVideoSettings
+from backends.pyramid_flow.settings import PyramidFlowSettings
 from backends.river.bouncing_balls import bouncing_balls
 from backends.river.settings import FramePredictionSettings, RiverTrainingSettings
 from ui import common, zerogpu
@@ -145,3 +150,40 @@ def test_a_trainer_continues_over_several_gpu_calls_from_its_checkpoints(zero_gp
     assert any("resumes from the checkpoint" in m for m in messages)
     assert any("resuming vector-field training at step" in m or "resuming autoencoder training" in m for m in messages)
     assert isinstance(events[-1], Result) and Path(events[-1].path).is_file()
+
+
+def test_pyramid_flow_goes_on_over_gpu_calls_to_the_video_of_a_single_call(zero_gpu, monkeypatch):
+    contract, runtime = zero_gpu
+    settings = with_defaults(PyramidFlowSettings, load_preset("pyramid_flow").for_mode(True).defaults,
+                             prompt="a paper boat on a pond", seed=5)  # 3 units in demo mode
+    whole = run_page_job("pyramid_flow", settings, runtime)
+    assert contract.calls == 1
+
+    # every GPU call's time is up right after it finished a unit no call had finished before
+    newest = {"unit": 0}
+    check = JobContext.check
+
+    def check_with_a_deadline_after_each_new_unit(ctx):
+        check(ctx)
+        units = [int(m[1]) for p in runtime.outputs.root.rglob("*.mp4") if (m := re.search(r"\.unit(\d+)\.mp4$", p.name))]
+        if ctx.deadline is not None and max(units, default=0) > newest["unit"]:
+            newest["unit"] = max(units)
+            raise CallEnded("this GPU call's time is up")
+
+    monkeypatch.setattr(JobContext, "check", check_with_a_deadline_after_each_new_unit)
+    events = list(common.start_job("pyramid_flow", settings, CancelToken(), runtime))
+    assert contract.calls == 1 + 4  # one per unit, and one that decodes the saved units and finishes
+    assert sum("resumes from the checkpoint" in e.message for e in events if isinstance(e, Log)) == 3
+    assert min(contract.durations[2:]) >= zerogpu.resume_seconds(settings) + zerogpu.RESUME_MARGIN_S
+    assert isinstance(events[-1], Result)
+    np.testing.assert_array_equal(read_video(events[-1].path).frames, read_video(whole.result.path).frames)
+
+
+def test_pyramid_flow_is_asked_for_what_it_needs_and_refused_only_where_a_call_cannot_go_on():
+    default = PyramidFlowSettings(prompt="x")  # 5 s at 384p
+    assert zerogpu.first_call_seconds("pyramid_flow", default) == default.gpu_seconds() < zerogpu.CALL_LIMIT_S
+    long = PyramidFlowSettings(prompt="x", resolution="768p", seconds=10.0)
+    assert long.gpu_seconds() > zerogpu.CALL_LIMIT_S  # several calls
+    assert zerogpu.first_call_seconds("pyramid_flow", long) == zerogpu.CALL_LIMIT_S
+    with pytest.raises(ValueError, match="more than one ZeroGPU call allows"):
+        zerogpu.first_call_seconds("pyramid_flow", dataclasses.replace(long, video_steps=50))

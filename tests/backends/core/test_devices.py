@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from backends.core.devices import DevicePolicy, choose_policy, on_zero_gpu
+from backends.core.devices import CudaCard, DevicePolicy, choose_policy, default_offload, on_zero_gpu
 
-FACTS = dict(mps_available=False, bf16_supported=False)
+T4 = CudaCard("Tesla T4", (7, 5), 14.6)
+FACTS = dict(mps_available=False, bf16_supported=False, card=T4)
 
 
 def test_cpu_machine_runs_fp32_without_offload():
@@ -25,7 +26,8 @@ def test_xformers_only_on_cuda():
 
 
 def test_bf16_only_when_supported():
-    policy = choose_policy(env={}, cuda_available=True, xformers_installed=False, mps_available=False, bf16_supported=True)
+    policy = choose_policy(env={}, cuda_available=True, xformers_installed=False, mps_available=False, bf16_supported=True,
+                           card=T4)
     assert policy.dtype("bf16") is torch.bfloat16 and policy.dtype("fp16") is torch.float16
     assert choose_policy(env={}, cuda_available=True, xformers_installed=False, **FACTS).dtype("bf16") is torch.float16
 
@@ -48,3 +50,29 @@ def test_force_cpu_and_bad_offload():
 def test_mps_without_offload():
     policy = choose_policy(env={}, cuda_available=False, mps_available=True, xformers_installed=False, bf16_supported=False)
     assert isinstance(policy, DevicePolicy) and (policy.device, policy.offload) == ("mps", "none")
+
+
+def test_offload_by_default_only_on_cuda_cards_under_24_gb_and_the_flag_wins():
+    def chosen(memory_gb, offload=None):
+        card = CudaCard("card", (8, 9), memory_gb)
+        return choose_policy(env={}, offload=offload, cuda_available=True, xformers_installed=False,
+                             mps_available=False, card=card).offload
+
+    assert (chosen(12.0), chosen(23.6), chosen(24.0), chosen(79.3)) == ("model", "model", "none", "none")
+    assert chosen(79.3, offload="sequential") == "sequential" and chosen(8.0, offload="none") == "none"
+    assert default_offload("cuda", None) == "model"  # size unknown: the safe side
+    assert default_offload("mps", None) == default_offload("cpu", T4) == "none"
+
+
+def test_bf16_from_the_card_and_which_cards_have_half_precision():
+    policy = lambda card: choose_policy(env={}, cuda_available=True, xformers_installed=False, mps_available=False,
+                                        card=card)
+    assert policy(CudaCard("NVIDIA A10G", (8, 6), 22.0)).dtype("bf16") is torch.bfloat16
+    assert policy(T4).dtype("bf16") is torch.float16  # Turing only emulates bf16
+    assert policy(T4).card == T4
+    halves = {name: CudaCard(name, capability, 16.0).half_precision for name, capability in [
+        ("Tesla P40", (6, 1)), ("GTX 1080", (6, 1)), ("Tesla M40", (5, 2)), ("Tesla K80", (3, 7)),
+        ("Tesla P100", (6, 0)), ("Tesla V100", (7, 0)), ("Tesla T4", (7, 5)), ("H100", (9, 0))]}
+    assert [name for name, has in halves.items() if not has] == ["Tesla P40", "GTX 1080", "Tesla M40", "Tesla K80"]
+    assert choose_policy(env={}, cuda_available=False, xformers_installed=False, mps_available=False,
+                         card=T4).card is None  # no card on a CPU policy

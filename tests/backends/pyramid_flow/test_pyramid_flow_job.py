@@ -1,15 +1,18 @@
 """The Pyramid Flow job in demo mode (tiny folders built in the official layout, the real loaders)."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from backends.core.jobs import Artifact, CancelToken, Preview, Progress, Result
+from backends.core.devices import CudaCard, DevicePolicy
+from backends.core.jobs import Artifact, CallEnded, CancelToken, Log, Preview, Progress, Result
 from backends.core.presets import load_preset
 from backends.core.settings import with_defaults
 from backends.core.video_io import read_video
 from backends.engines import check_job, run_engine
+from backends.pyramid_flow.job import check_card, offload_mode
 from backends.pyramid_flow.settings import PyramidFlowI2VSettings, PyramidFlowSettings, resolution_sizes
 
 UNITS = 3
@@ -45,6 +48,14 @@ class StopOnceWritten(CancelToken):
         if self.cancelled:
             self.cancel()
         super().raise_if_cancelled()
+
+
+class CallEndsOnceWritten(StopOnceWritten):
+    """The GPU call's time is up right after a unit's video is on disk (as ``ctx.check`` says at a deadline)."""
+
+    def raise_if_cancelled(self):
+        if self.cancelled:
+            raise CallEnded("this GPU call's time is up")
 
 
 def test_pyramid_flow_demo_streams_a_growing_video_per_unit(runtime):
@@ -153,3 +164,54 @@ def test_pyramid_flow_768p_allows_ten_seconds_and_384p_five():
     assert PyramidFlowSettings(prompt="x", seconds=5.0).frames == 121
     with pytest.raises(ValueError, match="seconds"):
         PyramidFlowSettings(prompt="x", resolution="384p", seconds=10.0).check_inputs(limits)
+
+
+def test_pyramid_flow_ended_by_a_call_deadline_resumes_to_the_video_of_an_uninterrupted_run(runtime):
+    settings = demo_settings()
+    _, whole = events_of("pyramid_flow", settings, runtime)
+    expected = read_video(whole.path).frames
+
+    events = []
+    with pytest.raises(CallEnded):
+        for event in run_engine("pyramid_flow", settings, cancel=CallEndsOnceWritten(runtime.outputs.root, unit=1),
+                                runtime=runtime):
+            events.append(event)
+    saved = runtime.outputs.resume_path("pyramid_flow", settings)
+    assert saved.is_file()
+    shown = [e for e in events if isinstance(e, Artifact)][-1]  # the frames so far stay on show between calls
+    assert shown.path == str(saved.with_suffix(".mp4")) and read_video(shown.path).frames.shape[0] == 1
+
+    events, result = events_of("pyramid_flow", dataclasses.replace(settings, resume=True), runtime)
+    assert any("resuming after unit 1 of 3" in e.message for e in events if isinstance(e, Log))
+    assert not any("encoding the prompt" in e.message for e in events if isinstance(e, Log))  # saved with the state
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].total == 3 * settings.video_steps * (UNITS - 1)  # only what was left
+    np.testing.assert_array_equal(read_video(result.path).frames, expected)
+    assert not saved.exists() and not saved.with_suffix(".mp4").exists()
+
+
+def test_pyramid_flow_resume_without_a_saved_state_starts_from_the_first_unit(runtime):
+    events, result = events_of("pyramid_flow", dataclasses.replace(demo_settings(), resume=True), runtime)
+    assert any("starting from the first unit" in e.message for e in events if isinstance(e, Log))
+    assert result.info["frames"] == 1 + 8 * (UNITS - 1)
+
+
+def test_pyramid_flow_offload_follows_the_policy_unless_chosen_and_only_on_cuda():
+    small = DevicePolicy("cuda", "model", "sdpa", card=CudaCard("NVIDIA L4", (8, 9), 22.0))
+    large = DevicePolicy("cuda", "none", "sdpa", card=CudaCard("NVIDIA A100-SXM4-80GB", (8, 0), 79.3))
+    assert offload_mode("auto", small) == "model" and offload_mode("auto", large) == "none"
+    assert offload_mode("sequential", large) == "sequential" and offload_mode("none", small) == "none"
+    assert offload_mode("model", DevicePolicy("cpu", "none", "sdpa")) == "none"
+    assert offload_mode("model", DevicePolicy("cuda", "none", "sdpa", zero_gpu=True)) == "none"
+
+
+def test_pyramid_flow_refuses_a_card_without_half_precision_before_loading(runtime):
+    p40 = DevicePolicy("cuda", "model", "sdpa", card=CudaCard("Tesla P40", (6, 1), 22.4))
+    with pytest.raises(ValueError, match=r"bf16 or fp16.*this card \(Tesla P40, compute capability 6\.1\)"):
+        check_card(p40)
+    for fine in (DevicePolicy("cuda", "model", "sdpa", card=CudaCard("Tesla T4", (7, 5), 14.6)),
+                 DevicePolicy("cuda", "none", "sdpa", zero_gpu=True), DevicePolicy("cpu", "none", "sdpa")):
+        check_card(fine)
+    on_p40 = dataclasses.replace(runtime, policy=p40)  # the job refuses before any weights are looked for
+    with pytest.raises(ValueError, match="Tesla P40"):
+        events_of("pyramid_flow", demo_settings(), on_p40)
