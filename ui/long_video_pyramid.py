@@ -75,7 +75,7 @@ def build(runtime: Runtime, from_image: bool = False) -> None:
                 controls["vae_tile"] = gr.Slider(*lim["vae_tile"], value=d["vae_tile"], step=64, label="VAE tile (px)",
                                                  info="Smaller tiles decode with less memory")
             policy = runtime.policy  # offload means something on a CUDA card of one's own only
-            controls["offload"] = gr.Radio(list(OFFLOADS), value=d["offload"], label="CPU offload",
+            controls["cpu_offload"] = gr.Radio(list(OFFLOADS), value=d["cpu_offload"], label="CPU offload",
                                            visible=policy.device == "cuda" and not policy.zero_gpu,
                                            info=f"auto = {policy.offload} here; sequential needs the least VRAM, slowest")
             with gr.Row():

@@ -98,7 +98,7 @@ def run(settings: PyramidFlowSettings, ctx: JobContext) -> Result:
     # 1. Check inputs (limits from the preset; demo mode has its own), the card, and derive the plan
     preset, settings = checked(settings, settings.engine, runtime.demo)
     check_card(runtime.policy)
-    offload = offload_mode(settings.offload, runtime.policy)
+    offload = offload_mode(settings.cpu_offload, runtime.policy)
     width, height = resolution_sizes(runtime.demo)[settings.resolution]
     guidance, video_guidance = settings.guidance_scales(recommended_guidance())
     image_path = Path(settings.image) if settings.image_to_video else None  # checked before the job (a path field)

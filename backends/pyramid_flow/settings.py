@@ -71,8 +71,7 @@ class PyramidFlowSettings:
     image_steps: int = field(default=20, metadata={"help": "steps per stage of the first frame"})
     video_steps: int = field(default=10, metadata={"help": "steps per stage of every later frame"})
     vae_tile: int = field(default=256, metadata={"help": "VAE decode tile in pixels (smaller = less memory)"})
-    offload: str = field(default="auto", metadata={
-        "flag": "run_offload",  # the app's --offload sets what auto means
+    cpu_offload: str = field(default="auto", metadata={
         "help": "this run's CPU offload on CUDA: auto (the app's --offload, else model offload on cards under 24 GB), "
                 "none, model or sequential (least VRAM, slowest)"})
     seed: int = field(default=-1, metadata={"help": "random seed; -1 draws one and reports it"})
@@ -88,7 +87,7 @@ class PyramidFlowSettings:
             raise ValueError(f"image must be a file path, got {self.image!r}")
         check_choice("variant", self.variant, VARIANTS)
         check_choice("resolution", self.resolution, RESOLUTIONS)
-        check_choice("offload", self.offload, OFFLOADS)
+        check_choice("cpu_offload", self.cpu_offload, OFFLOADS)
         check_number(f"seconds (at {self.resolution})", self.seconds, limits["seconds"][self.resolution])
         for name in ("guidance", "video_guidance"):
             value = getattr(self, name)

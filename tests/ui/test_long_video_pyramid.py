@@ -40,7 +40,7 @@ def test_long_video_pyramid_endpoint_streams_and_returns_the_whole_video(served)
     client, out = served
     job = client.submit(prompt="a koi pond in the rain", seed=4, api_name="/long_video_pyramid")
     sidecars = check_streamed_and_final(job, out, "pyramid_flow")
-    assert sidecars[0]["settings"]["offload"] == "auto" and sidecars[0]["units_planned"] == UNITS
+    assert sidecars[0]["settings"]["cpu_offload"] == "auto" and sidecars[0]["units_planned"] == UNITS
 
 
 def test_image_to_video_pyramid_endpoint_starts_from_the_picture(served, tmp_path):
