@@ -76,8 +76,8 @@ def build(runtime: Runtime, from_image: bool = False) -> None:
                                                  info="Smaller tiles decode with less memory")
             policy = runtime.policy  # offload means something on a CUDA card of one's own only
             controls["cpu_offload"] = gr.Radio(list(OFFLOADS), value=d["cpu_offload"], label="CPU offload",
-                                           visible=policy.device == "cuda" and not policy.zero_gpu,
-                                           info=f"auto = {policy.offload} here; sequential needs the least VRAM, slowest")
+                                               visible=policy.device == "cuda" and not policy.zero_gpu,
+                                               info=f"auto = {policy.offload} here; sequential needs the least VRAM, slowest")
             with gr.Row():
                 run_button = gr.Button("Generate with Pyramid Flow", variant="primary", elem_id=f"{tab_id}_run")
                 stop_button = gr.Button("Stop (keeps finished frames)", variant="stop", elem_id=f"{tab_id}_stop")

@@ -239,4 +239,3 @@ def test_downloads_are_refused_on_a_shared_deployment_unless_allowed(tmp_path, f
             Client(app.local_url, verbose=False).predict("animatediff", False, api_name="/download_weights")
     finally:
         app.close()
-
