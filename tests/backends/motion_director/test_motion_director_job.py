@@ -14,6 +14,7 @@ from backends.engines import start_engine
 from backends.motion_director.example import EXAMPLE_CLIP
 from backends.motion_director.files import OFFICIAL_KEY
 from backends.motion_director.settings import ENGINE, MotionLoraSettings
+from backends.core.runtime import DEMO_OUTPUTS
 
 
 def demo_settings(**values) -> MotionLoraSettings:
@@ -63,7 +64,7 @@ def test_headless_run_writes_every_file(tmp_path, capsys):
             str(EXAMPLE_CLIP), "--prompt", "a red ball", "--name", "cli-run", "--steps", "2", "--frames", "8",
             "--frame-step", "2", "--validation-every", "2", "--preset", "low", "--no-domain-adapter"]
     assert main(args) == 0
-    folder = out / "loras" / "cli-run"
+    folder = out / DEMO_OUTPUTS / "loras" / "cli-run"  # demo outputs are kept apart
     for name in ("cli-run_temporal.safetensors", "cli-run_temporal_diffusers.safetensors", "cli-run_spatial.safetensors",
                  "cli-run.json", "samples/sample_step00002.mp4", "training_clips.mp4"):
         assert (folder / name).is_file(), name

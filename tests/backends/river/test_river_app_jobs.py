@@ -49,7 +49,8 @@ def test_prediction_streams_frames_scores_and_saves(runtime, tiny_model, tmp_pat
                                        predict_frames=4, sampler="euler", steps=2, samples=2, seed=3)
     events, result = run_events("river", settings, runtime)
     previews = [e for e in events if isinstance(e, Preview)]
-    assert [p.step for p in previews] == [1, 2, 3, 4] and previews[0].frames.shape == (2, 192, 192, 3)
+    steps = [p.step for p in previews]  # a slow reader gets the newest preview only (they coalesce)
+    assert steps == sorted(set(steps)) and steps[-1] == 4 and previews[0].frames.shape == (2, 192, 192, 3)
     assert [e.step for e in events if isinstance(e, Progress) and e.stage == "predicting"][-1] == 8
     psnr = [e.value for e in events if isinstance(e, Metric) and e.name == "psnr"]
     assert len(psnr) == 4 and len([e for e in events if isinstance(e, Metric) and e.name == "psnr_repeat_last"]) == 4
