@@ -3,6 +3,7 @@
 
 Built from the `model:` block of the official YAML layout:
 `sigma`, `vector_field_regressor: {state_size, state_res, inner_dim, depth, mid_depth, out_norm}`
+(+ optional `dropout`, ours; the official models use 0.05)
 and `autoencoder: {type: ldm-vq, config: f8_small|f16 [, ddconfig]}` or
 `autoencoder: {type: ours, encoder, vector_quantizer, decoder}`.
 """

@@ -55,6 +55,7 @@ EMBEDDED_CONFIG = {
         "sigma": 1e-7,
         "vector_field_regressor": {
             "state_size": 4, "state_res": [16, 16], "inner_dim": 128, "depth": 1, "mid_depth": 1, "out_norm": "ln",
+            "dropout": 0.0,  # ours (official 0.05): 2.5x faster steps on CPU; the data are endless
         },
         "autoencoder": autoencoder_block(EMBEDDED_DDCONFIG),
     },
@@ -87,10 +88,13 @@ def run_river_stage(work_dir: Path, steps: int, device: str | None, init_from: s
 
     config = copy.deepcopy(EMBEDDED_CONFIG)
     config["training"]["optimizer"]["num_training_steps"] = steps
+    # Without an autoencoder run of its own, a fine-tune keeps the autoencoder of `init_from`.
+    autoencoder = work_dir / "autoencoder" / AE_CHECKPOINT
     settings = RiverTrainSettings(
         output_dir=str(work_dir / "river"), config=config,
         data=BouncingBallsDataset(100_000, FRAMES_PER_CLIP, seed=RIVER_DATA_SEED),
-        autoencoder=str(work_dir / "autoencoder" / AE_CHECKPOINT), init_from=init_from, max_steps=steps,
+        autoencoder=str(autoencoder) if autoencoder.exists() or init_from is None else None,
+        init_from=init_from, max_steps=steps,
         preview_every=250, save_every=100, normalize_latents=True, device=device,
     )
     return train_river(settings)

@@ -16,7 +16,7 @@ from torch import nn
 
 NUM_HEADS = 8  # hard-coded in the official model, like the FFN width and dropout below
 FFN_MULTIPLIER = 4
-DROPOUT = 0.05
+DROPOUT = 0.05  # official; a config may set `dropout` (Flow Studio extension: 0 trains 2.5x faster on CPU)
 MAX_POSITIONS = 512
 DISTANCE_HIDDEN = 256
 TIME_SCALE = 200.0  # t in [0, 1] is stretched before the sinusoids
@@ -63,16 +63,16 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-def _encoder_layer(dim: int) -> nn.TransformerEncoderLayer:
+def _encoder_layer(dim: int, dropout: float) -> nn.TransformerEncoderLayer:
     return nn.TransformerEncoderLayer(
-        d_model=dim, nhead=NUM_HEADS, dim_feedforward=FFN_MULTIPLIER * dim, dropout=DROPOUT,
+        d_model=dim, nhead=NUM_HEADS, dim_feedforward=FFN_MULTIPLIER * dim, dropout=dropout,
         activation="gelu", batch_first=True, norm_first=True,
     )
 
 
 class VectorFieldRegressor(nn.Module):
     def __init__(self, state_size: int, state_res: list[int], inner_dim: int, depth: int, mid_depth: int,
-                 out_norm: str = "ln"):
+                 out_norm: str = "ln", dropout: float = DROPOUT):
         super().__init__()
         if out_norm not in ("ln", "bn"):
             raise ValueError(f"out_norm must be 'ln' or 'bn', got {out_norm!r}")
@@ -86,10 +86,10 @@ class VectorFieldRegressor(nn.Module):
             nn.Linear(1, DISTANCE_HIDDEN), nn.ReLU(), nn.Linear(DISTANCE_HIDDEN, inner_dim)
         )
         # U-ViT: outputs of `in_blocks` are fed back into `out_blocks` as long skips.
-        self.in_blocks = nn.ModuleList([_encoder_layer(inner_dim) for _ in range(depth)])
-        self.mid_blocks = nn.ModuleList([_encoder_layer(inner_dim) for _ in range(mid_depth)])
+        self.in_blocks = nn.ModuleList([_encoder_layer(inner_dim, dropout) for _ in range(depth)])
+        self.mid_blocks = nn.ModuleList([_encoder_layer(inner_dim, dropout) for _ in range(mid_depth)])
         self.out_blocks = nn.ModuleList(
-            [nn.ModuleList([nn.Linear(2 * inner_dim, inner_dim), _encoder_layer(inner_dim)]) for _ in range(depth)]
+            [nn.ModuleList([nn.Linear(2 * inner_dim, inner_dim), _encoder_layer(inner_dim, dropout)]) for _ in range(depth)]
         )
         if out_norm == "ln":
             head = [nn.Linear(inner_dim, inner_dim), nn.GELU(), nn.LayerNorm(inner_dim), _Unflatten(height, width)]

@@ -47,3 +47,19 @@ def test_river_evaluate_command_prints_psnr_and_colour_error(capsys):
     printed = capsys.readouterr().out
     assert "2 clips (seed 7), frames 1-2 from 2, euler 8 steps" in printed and "repeat-last" in printed
     assert "colour error per disc: mean" in printed
+
+
+def test_river_embedded_fine_tune_without_an_autoencoder_run_keeps_the_models_own(tmp_path):
+    """train_embedded --init-from MODEL --stage river: the vector field trains, the autoencoder is MODEL's."""
+    from safetensors.torch import load_file
+
+    from backends.core.jobs import Artifact
+    from backends.river.train_embedded import run_river_stage
+
+    shipped = EMBEDDED_DIR / "model.safetensors"
+    events = list(run_river_stage(tmp_path, 1, "cpu", init_from=str(shipped)))
+    assert any(isinstance(e, Artifact) for e in events)
+    start = torch.load(tmp_path / "river" / "model.pth", weights_only=True)["model"]
+    own = load_file(str(shipped))
+    ae_keys = [k for k in own if k.startswith("ae.")]
+    assert ae_keys and all(torch.equal(start[k], own[k]) for k in ae_keys)

@@ -69,3 +69,15 @@ def test_river_rescaled_latents_decode_to_the_same_images(family):
         autoencoder.rescale_latents(3.0)
         assert torch.allclose(autoencoder.encode(images), 3.0 * latents, atol=1e-5)
         assert torch.allclose(autoencoder.decode(3.0 * latents), decoded, atol=1e-5)
+
+
+def test_river_regressor_dropout_is_official_unless_the_config_sets_it():
+    block = tiny_config()["model"]["vector_field_regressor"]
+    official = Model({**tiny_config()["model"], "vector_field_regressor": block}).vector_field_regressor
+    ours = Model({**tiny_config()["model"], "vector_field_regressor": {**block, "dropout": 0.0}}).vector_field_regressor
+    assert {m.p for m in official.modules() if isinstance(m, torch.nn.Dropout)} == {0.05}
+    assert {m.p for m in ours.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+    assert official.state_dict().keys() == ours.state_dict().keys()  # the key layout does not change
+    inputs = [torch.randn(2, 4, 8, 8) for _ in range(3)] + [torch.tensor([1, 2]), torch.tensor([0.3, 0.7])]
+    ours.train()
+    assert torch.equal(ours(*inputs), ours(*inputs))  # no dropout: training passes are deterministic
