@@ -8,17 +8,24 @@ official YAML layout + example clips). From scratch, everything in one go:
 
 `--stage autoencoder|river|export` runs one stage; every stage resumes where it stopped, and a
 larger `--river-steps` extends a finished vector-field run. `--init-from MODEL` fine-tunes an
-earlier embedded model instead (its autoencoder, codebook grown to 4096 entries, then its vector
-field with the new autoencoder). The shipped model (v2, the broad family of `bouncing_balls.py`)
-was fine-tuned from v1 (commit 684ed71, 6 colours, 1-3 px/frame) in about 75 min of busy CPU
-(autoencoder 600 steps, ~5 min; vector field 1200 steps, 1.6-4.4 s/step under nice 19):
+earlier embedded model instead (with `--stage river` alone, its autoencoder is kept; with an
+autoencoder stage, that autoencoder, codebook grown to 4096 entries). v2 (the broad family of
+`bouncing_balls.py`) was fine-tuned from v1 (commit 684ed71, 6 colours, 1-3 px/frame): autoencoder
+600 steps, vector field 1200 steps at the official dropout, about 75 min of busy CPU:
 
     git show 684ed71:assets/river_bouncing_balls/model.safetensors > outputs/river_v1.safetensors
     nice -n 19 python -m backends.river.train_embedded --work-dir outputs/river_bouncing_balls_v2 \
         --init-from outputs/river_v1.safetensors --autoencoder-steps 600 --river-steps 1200 --threads 1
 
-(the vector-field run was started on a 1500-step schedule and shortened to 1200 by resuming at
-step 200, when the shared CPU turned out slower.) Score it with `python -m backends.river.evaluate`.
+The shipped model (v3) is v2 trained 10 000 more vector-field steps with dropout off (about 85 min
+on 2 threads; started on an 8000-step schedule, extended to 10 000 by resuming at step 4300):
+
+    git show 2cec511:assets/river_bouncing_balls/model.safetensors > outputs/river_v2.safetensors
+    python -m backends.river.train_embedded --work-dir outputs/river_bouncing_balls_v3 --stage river \
+        --init-from outputs/river_v2.safetensors --river-steps 10000 --threads 2
+    python -m backends.river.train_embedded --work-dir outputs/river_bouncing_balls_v3 --stage export
+
+Score it with `python -m backends.river.evaluate`.
 """
 
 from __future__ import annotations
