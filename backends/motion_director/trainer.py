@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..core.checkpoints import load_checkpoint
+from ..core.checkpoints import atomic_save, load_checkpoint
 from ..core.jobs import Artifact, Event, JobCancelled, Log, Metric, Preview, Progress, StepTimer
 from ..core.video_io import side_by_side, write_mp4
 from .data import TrainingClip
@@ -265,10 +265,7 @@ class MotionDirectorTrainer:
             "generator": self.generator.get_state(), "shared_generator": self.shared_generator.get_state(),
             "samples": [path.name for path in self.samples],
         }
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.checkpoint_path.with_name(CHECKPOINT_FILE + ".tmp")
-        torch.save(state, temporary)
-        temporary.replace(self.checkpoint_path)
+        atomic_save(state, self.checkpoint_path)
         self.save_files(self)
 
     def load_checkpoint(self) -> None:
